@@ -1,0 +1,91 @@
+"""``smki init``: the CA hierarchy, the Recovery and Contingency keys, and the database schema.
+
+Idempotent: a complete instance is left as it is. The hierarchy is built in a temporary folder and
+moved into place only once every certificate is signed and recorded, so a crash part-way leaves no
+half-made hierarchy that later runs would trust.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import shutil
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+
+from smki.ca.authority import CA_KEY_LABELS, CertificationAuthority, Hierarchy
+from smki.ca.builder import CertificateRequest
+from smki.ca.contingency import AES256_WRAP_PAD, wrap_contingency_key
+from smki.ca.profile import load_certificate_profile
+from smki.instance import Instance
+from smki.issuance import ledger_row
+
+RECOVERY_KEY = "recovery"
+CONTINGENCY_KEY = "contingency"
+CONTINGENCY_WRAPPING_KEY = "contingency-wrapping-key"
+# In the order they must be made: each is signed by one made before it.
+HIERARCHY_ORDER = ("root_oca", "issuing_oca", "root_dca", "issuing_dca")
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    created: bool
+    certificates: dict[str, str]  # name -> serial (hex)
+
+
+def initialise(instance: Instance) -> BootstrapResult:
+    instance.database.migrate()
+    hierarchy = instance.hierarchy
+    if hierarchy.exists():
+        return BootstrapResult(False, {name: f"{hierarchy.certificate(name).serial_number:032X}"
+                                       for name in (*HIERARCHY_ORDER, "recovery")})
+    return _build(instance)
+
+
+def _build(instance: Instance) -> BootstrapResult:
+    settings, policies = instance.settings, instance.policies
+    staging = settings.instance_dir / "ca.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    staged = Hierarchy(staging)
+    ca = CertificationAuthority(policies, instance.keystore, staged)
+    now = dt.datetime.now(dt.UTC)
+    names = policies.environment.ca_names
+
+    # Contingency: the key pair stays in the key store; the wrapping key is held apart, in custody.
+    contingency_public = instance.keystore.generate(CONTINGENCY_KEY)
+    wrapping_key = secrets.token_bytes(32)
+    instance.custody.put_secret(CONTINGENCY_WRAPPING_KEY, wrapping_key)
+    root_profile = load_certificate_profile(policies.directory, "root_oca")
+    wrap_spec = root_profile.extension("wrappedApexContingencyKey")
+    wrap_algorithm = wrap_spec.options.get("wrap_algorithm", AES256_WRAP_PAD) if wrap_spec else AES256_WRAP_PAD
+
+    requests: list[tuple[str, CertificateRequest]] = []
+    for name in HIERARCHY_ORDER:
+        public_key = instance.keystore.generate(CA_KEY_LABELS[name])
+        wrapped = wrap_contingency_key(contingency_public, wrapping_key, wrap_algorithm) \
+            if name == "root_oca" else None
+        requests.append((name, CertificateRequest(name, public_key, ca_name=names[name],
+                                                  wrapped_contingency_key=wrapped)))
+    recovery_public = instance.keystore.generate(RECOVERY_KEY)
+    recovery_role = policies.roles.by_name("recovery")
+    assert recovery_role is not None
+    requests.append(("recovery", CertificateRequest(
+        "organisation", recovery_public, key_usage="digitalSignature", remote_party_role=recovery_role.ou,
+        entity_identifier=policies.environment.dcc_entity_identifiers["recovery"])))
+
+    rows, serials = [], {}
+    for name, request in requests:
+        certificate = ca.issue(request, now=now)
+        staged.path(name).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        issuer = ca.issuer_of(request.profile)
+        rows.append(ledger_row(certificate, request, issuer_name=names[name if issuer == "self" else issuer],
+                               channel="bootstrap", requested_by="smki init", csr_sha256=None, now=now))
+        serials[name] = f"{certificate.serial_number:032X}"
+
+    with instance.database.session() as session:
+        session.add_all(rows)
+    shutil.rmtree(settings.ca_dir, ignore_errors=True)
+    staging.rename(settings.ca_dir)
+    return BootstrapResult(True, serials)

@@ -1,0 +1,120 @@
+"""Private keys behind an interface, so that an HSM store can replace the file store.
+
+The CA only ever asks a store for a *signer*: an object satisfying ``EllipticCurvePrivateKey`` whose
+``sign`` is what builders call. ``cryptography``'s builders call ``sign`` on any implementation of that
+interface, so an HSM store returns a proxy whose ``sign`` asks the module, and the CA is unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from smki.errors import ConfigurationError
+
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class KeyStore(Protocol):
+    def generate(self, label: str) -> ec.EllipticCurvePublicKey: ...
+    def signer(self, label: str) -> ec.EllipticCurvePrivateKey: ...
+    def has(self, label: str) -> bool: ...
+    def put_secret(self, label: str, secret: bytes) -> None: ...
+    def get_secret(self, label: str) -> bytes: ...
+
+
+def _check_label(label: str) -> None:
+    if not _LABEL.match(label):
+        raise ValueError(f"key label {label!r} is not a safe file name")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write atomically with owner-only permissions: a crash leaves the old file or the new, never half."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class FileKeyStore:
+    """EC keys as encrypted PKCS#8 files, secrets as AES-GCM blobs, all under one passphrase.
+
+    The passphrase comes from ``SMKI_KEYSTORE_PASSPHRASE`` when set (how an operator would run it), else
+    from a ``passphrase`` file the store creates with owner-only permissions (the sandbox default).
+    """
+
+    def __init__(self, directory: Path, passphrase: bytes | None = None) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._passphrase = passphrase or self._load_passphrase()
+        self._signers: dict[str, ec.EllipticCurvePrivateKey] = {}
+
+    def _load_passphrase(self) -> bytes:
+        from_env = os.environ.get("SMKI_KEYSTORE_PASSPHRASE")
+        if from_env:
+            return from_env.encode()
+        path = self.directory / "passphrase"
+        if not path.exists():
+            _write_private(path, secrets.token_urlsafe(32).encode())
+        return path.read_bytes().strip()
+
+    def _key_path(self, label: str) -> Path:
+        _check_label(label)
+        return self.directory / f"{label}.key.pem"
+
+    def has(self, label: str) -> bool:
+        return self._key_path(label).exists()
+
+    def generate(self, label: str) -> ec.EllipticCurvePublicKey:
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.BestAvailableEncryption(self._passphrase))
+        _write_private(self._key_path(label), pem)
+        self._signers[label] = key
+        return key.public_key()
+
+    def signer(self, label: str) -> ec.EllipticCurvePrivateKey:
+        if label not in self._signers:
+            path = self._key_path(label)
+            if not path.exists():
+                raise ConfigurationError("CA:KEY1", f"no private key '{label}' in {self.directory}; "
+                                         "run 'smki init'")
+            try:
+                key = serialization.load_pem_private_key(path.read_bytes(), self._passphrase)
+            except ValueError as exc:
+                raise ConfigurationError("CA:KEY2", f"private key '{label}' cannot be decrypted: "
+                                         "check SMKI_KEYSTORE_PASSPHRASE") from exc
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise ConfigurationError("CA:KEY3", f"private key '{label}' is not an EC key")
+            self._signers[label] = key
+        return self._signers[label]
+
+    # Symmetric secrets (the contingency wrapping key) are sealed with a key derived from the passphrase.
+    def _sealing_key(self, salt: bytes) -> bytes:
+        return Scrypt(salt=salt, length=32, n=2**14, r=8, p=1).derive(self._passphrase)
+
+    def put_secret(self, label: str, secret: bytes) -> None:
+        _check_label(label)
+        salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+        sealed = AESGCM(self._sealing_key(salt)).encrypt(nonce, secret, label.encode())
+        _write_private(self.directory / f"{label}.secret", salt + nonce + sealed)
+
+    def get_secret(self, label: str) -> bytes:
+        _check_label(label)
+        path = self.directory / f"{label}.secret"
+        if not path.exists():
+            raise ConfigurationError("CA:KEY4", f"no secret '{label}' in {self.directory}")
+        blob = path.read_bytes()
+        salt, nonce, sealed = blob[:16], blob[16:28], blob[28:]
+        return AESGCM(self._sealing_key(salt)).decrypt(nonce, sealed, label.encode())

@@ -1,0 +1,95 @@
+"""The ``smki`` command line. Every command honours SMKI_INSTANCE and SMKI_DATABASE_URL."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from smki.errors import SmkiError
+from smki.instance import Instance
+
+
+def fail(error: SmkiError, status: int = 2) -> None:
+    click.echo(f"error {error.code}: {error.message}", err=True)
+    sys.exit(status)
+
+
+@click.group()
+@click.version_option(package_name="smki-sandbox")
+def main() -> None:
+    """SMKI sandbox: the GB Smart Metering Key Infrastructure CA, RA and Repository."""
+
+
+@main.command()
+def init() -> None:
+    """Create the CA hierarchy, Recovery and Contingency keys, and the database (idempotent)."""
+    from smki.bootstrap import initialise
+
+    instance = Instance.from_env()
+    try:
+        result = initialise(instance)
+    except SmkiError as error:
+        fail(error)
+    verb = "created" if result.created else "already present"
+    click.echo(f"SMKI instance {instance.settings.instance_dir}: hierarchy {verb}")
+    for name, serial in result.certificates.items():
+        click.echo(f"  {name:<12} serial {serial}")
+
+
+@main.group()
+def ca() -> None:
+    """Certification Authority operations."""
+
+
+@ca.command("issue")
+@click.argument("csr_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the certificate (PEM) here instead of standard output.")
+@click.option("--kind", type=click.Choice(["organisation", "device"]),
+              help="Refuse the CSR unless it is of this kind.")
+@click.option("--operator", default=None, help="Who is issuing, for the ledger (default: $USER).")
+def ca_issue(csr_file: Path, out: Path | None, kind: str | None, operator: str | None) -> None:
+    """Issue a certificate from CSR_FILE, bypassing the RA. Recorded in the ledger as channel 'operator'."""
+    import getpass
+
+    from smki.issuance import IssuanceService
+
+    instance = Instance.from_env()
+    service = IssuanceService(instance.ca, instance.database, instance.policies)
+    try:
+        instance.database.migrate()
+        issued = service.issue_from_csr(csr_file.read_bytes(), channel="operator",
+                                        requested_by=operator or getpass.getuser(),
+                                        expected=kind)  # type: ignore[arg-type]
+    except SmkiError as error:
+        fail(error)
+    if out:
+        out.write_bytes(issued.pem)
+        click.echo(f"issued {issued.profile} certificate serial {issued.serial} -> {out}", err=True)
+    else:
+        click.echo(issued.pem.decode(), nl=False)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the sandbox's web service (initialising the instance on first start)."""
+    from smki.bootstrap import initialise
+    from smki.web.server import run
+
+    instance = Instance.from_env()
+    try:
+        result = initialise(instance)
+    except SmkiError as error:
+        fail(error)
+    if result.created:
+        click.echo(f"initialised a new SMKI instance in {instance.settings.instance_dir}")
+    run(host=host, port=port, workers=workers)
+
+
+if __name__ == "__main__":
+    main()

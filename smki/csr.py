@@ -1,0 +1,276 @@
+"""Certificate Signing Request decoding and validation, before any eligibility decision.
+
+Accepts every encoding the real SMKI service accepts: PEM under either header, bare base64 on one line
+or wrapped (64 or 76 columns, LF or CRLF), or DER. Then checks, in order: PKCS#10 structure, P-256 with
+an uncompressed point, ecdsa-with-SHA256 without parameters, the signature (proof of possession), the
+requested key usage, and the subject (Organisation) or hardwareModuleName (Device).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from asn1crypto import csr as asn1_csr
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID
+
+from smki.ca.asn1 import HARDWARE_MODULE_NAME_OID, parse_hardware_module_name
+from smki.errors import CsrRejected
+from smki.eui64 import Eui64
+from smki.policy import Policies, RemotePartyRole
+
+CsrKind = Literal["organisation", "device"]
+
+# The DER of AlgorithmIdentifier { ecdsa-with-SHA256 } with parameters absent, as RFC 5758 requires.
+ECDSA_SHA256_DER = bytes.fromhex("300a06082a8648ce3d040302")
+_PEM = re.compile(rb"-----BEGIN ([A-Z ]+)-----(.*?)-----END ([A-Z ]+)-----", re.S)
+_BASE64_BODY = re.compile(rb"^[A-Za-z0-9+/=\r\n]+$")
+_OU = re.compile(r"^[0-9A-F]{2}$")
+
+# The catalogue of rejections: code -> what a person should do about it.
+FM_EMPTY = "FM:CSR01"
+FM_TOO_LARGE = "FM:CSR02"
+FM_NOT_ENCODED = "FM:CSR03"
+FM_PEM_LABEL = "FM:CSR04"
+FM_NOT_PKCS10 = "FM:CSR05"
+CR_VERSION = "CR:CSR10"
+CR_KEY_TYPE = "CR:CSR11"
+CR_CURVE = "CR:CSR12"
+CR_POINT = "CR:CSR13"
+CR_SIG_ALG = "CR:CSR14"
+CR_SIGNATURE = "CR:CSR15"
+CR_NO_KEY_USAGE = "CR:CSR16"
+CR_KEY_USAGE = "CR:CSR17"
+CR_KIND = "CR:CSR18"
+CR_SUBJECT = "CR:CSR19"
+CR_ROLE_FORMAT = "CR:CSR20"
+CR_ROLE_UNKNOWN = "CR:CSR21"
+CR_ROLE_CA = "CR:CSR22"
+CR_ROLE_USAGE = "CR:CSR23"
+CR_ENTITY_ID = "CR:CSR24"
+CR_SAN = "CR:CSR25"
+CR_HW_TYPE = "CR:CSR26"
+CR_DEVICE_ID = "CR:CSR27"
+CR_DEVICE_SUBJECT = "CR:CSR28"
+
+
+@dataclass(frozen=True)
+class ValidatedCsr:
+    der: bytes
+    sha256: str                       # of the DER, so one CSR in any encoding has one identity
+    kind: CsrKind
+    public_key: ec.EllipticCurvePublicKey
+    key_usage: str                    # digitalSignature or keyAgreement
+    role: RemotePartyRole | None = None
+    entity_identifier: Eui64 | None = None
+    trading_name: str | None = None
+    device_id: Eui64 | None = None
+
+
+def received_digest(raw: bytes | str) -> str:
+    """SHA-256 of the bytes exactly as received: how a rejection is recorded when nothing decodes."""
+    return hashlib.sha256(raw.encode("utf-8", "replace") if isinstance(raw, str) else raw).hexdigest()
+
+
+def decode(raw: bytes | str, policies: Policies) -> bytes:
+    """The DER inside any accepted encoding."""
+    data = raw.encode("utf-8", "replace") if isinstance(raw, str) else bytes(raw)
+    limit = policies.csr.max_size_bytes
+    if len(data) > limit:
+        raise CsrRejected(FM_TOO_LARGE, f"the CSR is {len(data)} bytes; at most {limit} are accepted. "
+                          "Send one PKCS#10 request, not a bundle or a certificate chain.")
+    if not data.strip():
+        raise CsrRejected(FM_EMPTY, "the CSR is empty. Send a PKCS#10 request as PEM, base64 or DER.")
+    if data[0] == 0x30:  # a DER SEQUENCE: binary, not text
+        return data
+    match = _PEM.search(data)
+    if match:
+        begin, body, end = match.group(1).decode(), match.group(2), match.group(3).decode()
+        if begin != end or begin not in policies.csr.pem_labels:
+            labels = " or ".join(f"'-----BEGIN {label}-----'" for label in policies.csr.pem_labels)
+            raise CsrRejected(FM_PEM_LABEL, f"the PEM armour says '{begin}'"
+                              f"{'' if begin == end else f' but ends with {end!r}'}; a CSR is armoured "
+                              f"with {labels}.")
+    elif b"-----" in data:
+        raise CsrRejected(FM_NOT_ENCODED, "the PEM armour is incomplete: both the BEGIN and the END line "
+                          "are needed.")
+    else:
+        body = data
+    body = body.strip()
+    if not _BASE64_BODY.match(body):
+        raise CsrRejected(FM_NOT_ENCODED, "the CSR is neither DER nor base64: it contains characters "
+                          "other than base64 and line breaks.")
+    try:
+        der = base64.b64decode(body.replace(b"\r", b"").replace(b"\n", b""), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CsrRejected(FM_NOT_ENCODED, f"the base64 does not decode ({exc}); check the CSR was "
+                          "copied whole.") from exc
+    if not der or der[0] != 0x30:
+        raise CsrRejected(FM_NOT_PKCS10, "the decoded bytes are not a PKCS#10 request (no DER SEQUENCE).")
+    return der
+
+
+def _parse(der: bytes) -> tuple[x509.CertificateSigningRequest, asn1_csr.CertificationRequest]:
+    try:
+        request = x509.load_der_x509_csr(der)
+        structure = asn1_csr.CertificationRequest.load(der, strict=True)
+        structure["certification_request_info"]["version"].native  # noqa: B018 - forces the parse
+    except ValueError as exc:
+        raise CsrRejected(FM_NOT_PKCS10, f"the request is not a well-formed PKCS#10 CSR ({exc}).") from exc
+    return request, structure
+
+
+def _key_and_signature(request: x509.CertificateSigningRequest,
+                       structure: asn1_csr.CertificationRequest, policies: Policies) -> ec.EllipticCurvePublicKey:
+    if structure["certification_request_info"]["version"].native != "v1":
+        raise CsrRejected(CR_VERSION, "the CSR version must be 0 (PKCS#10 v1).")
+    try:
+        public_key = request.public_key()
+    except (ValueError, TypeError) as exc:
+        raise CsrRejected(CR_KEY_TYPE, f"the public key cannot be read ({exc}); generate an EC key on "
+                          "NIST P-256.") from exc
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise CsrRejected(CR_KEY_TYPE, "the public key is not an elliptic-curve key; GBCS allows only "
+                          "EC keys on NIST P-256.")
+    if public_key.curve.name != policies.csr.curve:
+        raise CsrRejected(CR_CURVE, f"the key is on {public_key.curve.name}; GBCS allows only NIST P-256 "
+                          "(secp256r1, prime256v1).")
+    point = structure["certification_request_info"]["subject_pk_info"]["public_key"].contents
+    # BIT STRING contents: one unused-bits octet, then the point; 0x04 marks the uncompressed form
+    if len(point) != 66 or point[1] != 0x04:
+        raise CsrRejected(CR_POINT, "the public key point is compressed; GBCS requires the uncompressed "
+                          "form (65 octets starting 04).")
+    if structure["signature_algorithm"].dump() != ECDSA_SHA256_DER:
+        raise CsrRejected(CR_SIG_ALG, "the CSR must be signed with ecdsa-with-SHA256 and an "
+                          "AlgorithmIdentifier without parameters (not even NULL).")
+    if not request.is_signature_valid:
+        raise CsrRejected(CR_SIGNATURE, "the CSR signature does not verify with its own public key "
+                          "(no proof of possession); sign the CSR with the private key of the key pair.")
+    return public_key
+
+
+def _key_usage(request: x509.CertificateSigningRequest) -> str:
+    try:
+        usage = request.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound as exc:
+        raise CsrRejected(CR_NO_KEY_USAGE, "the CSR requests no keyUsage; request exactly one of "
+                          "digitalSignature or keyAgreement in its extensionRequest.") from exc
+    except ValueError as exc:
+        raise CsrRejected(CR_NO_KEY_USAGE, f"the CSR's extensionRequest cannot be read ({exc}).") from exc
+    flags = {
+        "digitalSignature": usage.digital_signature, "contentCommitment": usage.content_commitment,
+        "keyEncipherment": usage.key_encipherment, "dataEncipherment": usage.data_encipherment,
+        "keyAgreement": usage.key_agreement, "keyCertSign": usage.key_cert_sign, "cRLSign": usage.crl_sign,
+        "encipherOnly": usage.key_agreement and usage.encipher_only,
+        "decipherOnly": usage.key_agreement and usage.decipher_only,
+    }
+    requested = [name for name, on in flags.items() if on]
+    if requested not in (["digitalSignature"], ["keyAgreement"]):
+        raise CsrRejected(CR_KEY_USAGE, f"the CSR requests keyUsage {', '.join(requested) or 'none'}; "
+                          "request exactly one of digitalSignature or keyAgreement (use two key pairs "
+                          "for both).")
+    return requested[0]
+
+
+def _san(request: x509.CertificateSigningRequest) -> x509.SubjectAlternativeName | None:
+    try:
+        return request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _organisation(request: x509.CertificateSigningRequest, usage: str, policies: Policies) -> dict:
+    found: dict[str, x509.NameAttribute] = {}
+    for rdn in request.subject.rdns:
+        attributes = list(rdn)
+        if len(attributes) != 1:
+            raise CsrRejected(CR_SUBJECT, "every RDN of an Organisation CSR subject must hold one "
+                              "attribute (no multi-valued RDNs).")
+        attribute = attributes[0]
+        name = {NameOID.COMMON_NAME: "CN", NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+                NameOID.X500_UNIQUE_IDENTIFIER: "x500UniqueIdentifier"}.get(attribute.oid)
+        if name is None:
+            raise CsrRejected(CR_SUBJECT, f"the subject carries {attribute.oid.dotted_string}, which an "
+                              "Organisation Certificate has no place for; use only CN (optional), OU "
+                              "and x500UniqueIdentifier.")
+        if name in found:
+            raise CsrRejected(CR_SUBJECT, f"the subject carries {name} twice; give it once.")
+        found[name] = attribute
+    if "OU" not in found:
+        raise CsrRejected(CR_ROLE_FORMAT, "the subject has no OU; put the Remote Party Role there as two "
+                          "upper-case hex digits, for example 02 for supplier.")
+    ou = str(found["OU"].value)
+    if not _OU.match(ou):
+        raise CsrRejected(CR_ROLE_FORMAT, f"the subject OU is {ou!r}; the Remote Party Role must be two "
+                          "upper-case hex digits, for example 02 for supplier or 7F for other.")
+    role = policies.roles.by_ou(ou)
+    if role is None:
+        raise CsrRejected(CR_ROLE_UNKNOWN, f"OU {ou} is not a Remote Party Role this SMKI certifies.")
+    if role.ca:
+        raise CsrRejected(CR_ROLE_CA, f"OU {ou} is the {role.name} role, held only by the SMKI's own CAs; "
+                          "a Subscriber cannot request it.")
+    if usage not in role.usages:
+        raise CsrRejected(CR_ROLE_USAGE, f"the {role.name} role is certified only for "
+                          f"{' or '.join(role.usages)}, not {usage}.")
+    unique = found.get("x500UniqueIdentifier")
+    if unique is None:
+        raise CsrRejected(CR_ENTITY_ID, "the subject has no x500UniqueIdentifier; put the Entity "
+                          "Identifier (EUI-64 User ID) there as a 64-bit BIT STRING.")
+    value = unique.value
+    if unique._type is not _ASN1Type.BitString or not isinstance(value, bytes) or len(value) != 9 \
+            or value[0] != 0:
+        raise CsrRejected(CR_ENTITY_ID, "the x500UniqueIdentifier must be a BIT STRING of exactly 64 "
+                          "bits holding the Entity Identifier (EUI-64).")
+    trading_name = str(found["CN"].value) if "CN" in found else None
+    return {"role": role, "entity_identifier": Eui64(value[1:]), "trading_name": trading_name}
+
+
+def _device(request: x509.CertificateSigningRequest, san: x509.SubjectAlternativeName,
+            policies: Policies) -> dict:
+    if len(request.subject.rdns) != 0:
+        raise CsrRejected(CR_DEVICE_SUBJECT, "a Device CSR must have an empty subject; the Device ID "
+                          "belongs in the hardwareModuleName subjectAltName.")
+    names = list(san)
+    if len(names) != 1 or not isinstance(names[0], x509.OtherName) \
+            or names[0].type_id.dotted_string != HARDWARE_MODULE_NAME_OID:
+        raise CsrRejected(CR_SAN, "the subjectAltName must hold exactly one otherName of type "
+                          "hardwareModuleName (1.3.6.1.5.5.7.8.4).")
+    try:
+        hw_type, serial = parse_hardware_module_name(names[0].value)
+    except ValueError as exc:
+        raise CsrRejected(CR_SAN, f"the hardwareModuleName cannot be read ({exc}).") from exc
+    expected = policies.environment.hardware_module_type.dotted_string
+    if hw_type != expected:
+        raise CsrRejected(CR_HW_TYPE, f"the hardwareModuleName hwType is {hw_type}; this environment "
+                          f"uses {expected}.")
+    if len(serial) != 8:
+        raise CsrRejected(CR_DEVICE_ID, f"the hwSerialNum is {len(serial)} octets; the Device ID is an "
+                          "EUI-64 of exactly 8 octets.")
+    return {"device_id": Eui64(serial)}
+
+
+def validate(raw: bytes | str, policies: Policies, expected: CsrKind | None = None) -> ValidatedCsr:
+    """Decode and check a CSR. Raises :class:`CsrRejected` with the first failing rule's code."""
+    der = decode(raw, policies)
+    request, structure = _parse(der)
+    public_key = _key_and_signature(request, structure, policies)
+    usage = _key_usage(request)
+    try:
+        san = _san(request)
+    except ValueError as exc:
+        raise CsrRejected(CR_SAN, f"the subjectAltName cannot be read ({exc}).") from exc
+    kind: CsrKind = "device" if san is not None else "organisation"
+    if expected is not None and kind != expected:
+        hint = ("it carries a subjectAltName, so it is a Device CSR" if kind == "device"
+                else "it carries no hardwareModuleName, so it is not a Device CSR")
+        raise CsrRejected(CR_KIND, f"an {expected.capitalize()} CSR was expected, but {hint}.")
+    fields = _device(request, san, policies) if san is not None else _organisation(request, usage, policies)
+    return ValidatedCsr(der=der, sha256=hashlib.sha256(der).hexdigest(), kind=kind, public_key=public_key,
+                        key_usage=usage, **fields)

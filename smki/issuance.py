@@ -1,0 +1,120 @@
+"""Issuance: a validated request goes to the CA, and the ledger row commits before anyone sees the result.
+
+This is the one path by which certificates come into being. The RA calls it after its checks; the
+operator command ``smki ca issue`` calls it directly and is recorded as channel ``operator``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy.exc import IntegrityError
+
+from smki.ca.authority import CertificationAuthority
+from smki.ca.builder import CertificateRequest
+from smki.ca.identifiers import serial_hex
+from smki.csr import CsrKind, ValidatedCsr, received_digest, validate
+from smki.db import Database
+from smki.errors import CsrRejected, IssuanceFailed
+from smki.models import CsrRejection, IssuanceRecord
+from smki.policy import Policies
+
+SERIAL_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    certificate: x509.Certificate
+    der: bytes
+    serial: str
+    profile: str
+    csr: ValidatedCsr | None
+
+    @property
+    def pem(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def request_for(csr: ValidatedCsr) -> CertificateRequest:
+    if csr.kind == "device":
+        return CertificateRequest("device", csr.public_key, key_usage=csr.key_usage, device_id=csr.device_id)
+    assert csr.role is not None
+    return CertificateRequest("organisation", csr.public_key, key_usage=csr.key_usage,
+                              remote_party_role=csr.role.ou, entity_identifier=csr.entity_identifier,
+                              trading_name=csr.trading_name)
+
+
+def ledger_row(certificate: x509.Certificate, request: CertificateRequest, *, issuer_name: str,
+               channel: str, requested_by: str | None, csr_sha256: str | None,
+               now: dt.datetime) -> IssuanceRecord:
+    subject = request.device_id or request.entity_identifier
+    role = request.remote_party_role
+    return IssuanceRecord(
+        serial=serial_hex(certificate.serial_number), profile=request.profile, issuer_name=issuer_name,
+        subject_id=subject.hex if subject else None, key_usage=request.key_usage,
+        role_code=int(role, 16) if role else None, channel=channel, requested_by=requested_by,
+        csr_sha256=csr_sha256, tbs_sha256=hashlib.sha256(certificate.tbs_certificate_bytes).hexdigest(),
+        certificate_der=certificate.public_bytes(serialization.Encoding.DER), issued_at=now)
+
+
+class IssuanceService:
+    def __init__(self, ca: CertificationAuthority, database: Database, policies: Policies) -> None:
+        self.ca = ca
+        self.database = database
+        self.policies = policies
+
+    def validate(self, raw: bytes | str, *, channel: str, requested_by: str | None,
+                 expected: CsrKind | None = None) -> ValidatedCsr:
+        """Validate, and on rejection keep only the record of the rejection."""
+        try:
+            return validate(raw, self.policies, expected)
+        except CsrRejected as rejection:
+            self.record_rejection(raw, rejection, channel=channel, requested_by=requested_by)
+            raise
+
+    def record_rejection(self, raw: bytes | str, rejection: CsrRejected, *, channel: str,
+                         requested_by: str | None) -> None:
+        with self.database.session() as session:
+            session.add(CsrRejection(received_at=dt.datetime.now(dt.UTC), channel=channel,
+                                     requested_by=requested_by, csr_sha256=received_digest(raw),
+                                     code=rejection.code, message=rejection.message))
+
+    def issue(self, csr: ValidatedCsr, *, channel: str, requested_by: str | None) -> IssuedCertificate:
+        return self.issue_many([csr], channel=channel, requested_by=requested_by)[0]
+
+    def issue_many(self, csrs: Sequence[ValidatedCsr], *, channel: str,
+                   requested_by: str | None) -> list[IssuedCertificate]:
+        """Sign each request and commit every ledger row in one transaction before returning any.
+
+        Serials are random; the unique constraint is the arbiter. On the (astronomically rare)
+        collision the whole unit is re-signed with fresh serials, so nothing half-issued escapes.
+        """
+        requests = [request_for(csr) for csr in csrs]
+        for _attempt in range(SERIAL_ATTEMPTS):
+            now = dt.datetime.now(dt.UTC)
+            issued, rows = [], []
+            for csr, request in zip(csrs, requests, strict=True):
+                certificate = self.ca.issue(request, now=now)
+                issuer = self.policies.environment.ca_names[self.ca.issuer_of(request.profile)]
+                row = ledger_row(certificate, request, issuer_name=issuer, channel=channel,
+                                 requested_by=requested_by, csr_sha256=csr.sha256, now=now)
+                rows.append(row)
+                issued.append(IssuedCertificate(certificate, row.certificate_der, row.serial,
+                                                request.profile, csr))
+            try:
+                with self.database.session() as session:
+                    session.add_all(rows)
+            except IntegrityError:
+                continue
+            return issued
+        raise IssuanceFailed("CA:E205", "the CA could not allocate a unique serial; retry the request.")
+
+    def issue_from_csr(self, raw: bytes | str, *, channel: str, requested_by: str | None = None,
+                       expected: CsrKind | None = None) -> IssuedCertificate:
+        csr = self.validate(raw, channel=channel, requested_by=requested_by, expected=expected)
+        return self.issue(csr, channel=channel, requested_by=requested_by)

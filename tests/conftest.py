@@ -1,0 +1,80 @@
+"""Shared fixtures. Every test that touches a database runs against SQLite by default, and against
+PostgreSQL when SMKI_TEST_POSTGRES_URL is set (``.ci/run`` runs the suite both ways)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from smki.bootstrap import initialise
+from smki.config import DEFAULT_POLICIES_DIR, PROJECT_ROOT, Settings
+from smki.db import dispose_all, normalise_url
+from smki.instance import Instance
+
+INTEROP_DIR = Path(os.environ.get("SMKI_INTEROP_DIR", PROJECT_ROOT.parent / "shared" / "interop"))
+
+
+@pytest.fixture(scope="session")
+def interop_dir() -> Path:
+    """The DCC's public test certificates, read in place (never copied into the project)."""
+    if not INTEROP_DIR.is_dir():
+        pytest.skip(f"interop vectors not found at {INTEROP_DIR}: set SMKI_INTEROP_DIR to the "
+                    "shared/interop folder to run these tests")
+    return INTEROP_DIR
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("SMKI_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test: a SQLite file, or a PostgreSQL schema of its own."""
+    base = postgres_url()
+    if not base:
+        yield f"sqlite:///{tmp_path / 'smki.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    dispose_all()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def template_instance_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One bootstrapped hierarchy for the whole run; each test gets a copy (key generation is slow-ish)."""
+    directory = tmp_path_factory.mktemp("template") / "instance"
+    settings = Settings(directory, f"sqlite:///{directory.parent / 'template.db'}", DEFAULT_POLICIES_DIR, None)
+    initialise(Instance(settings))
+    return directory
+
+
+@pytest.fixture
+def instance(tmp_path: Path, database_url: str, template_instance_dir: Path) -> Instance:
+    """A ready sandbox instance: the shared hierarchy, and its own fresh, migrated database."""
+    directory = tmp_path / "instance"
+    shutil.copytree(template_instance_dir, directory)
+    settings = Settings(directory, database_url, DEFAULT_POLICIES_DIR, None)
+    sandbox = Instance(settings)
+    sandbox.database.migrate()
+    return sandbox
+
+
+@pytest.fixture
+def fresh_instance(tmp_path: Path, database_url: str) -> Instance:
+    """An instance with nothing in it yet, for tests of ``smki init`` itself."""
+    settings = Settings(tmp_path / "fresh", database_url, DEFAULT_POLICIES_DIR, None)
+    return Instance(settings)
