@@ -91,7 +91,8 @@ class Database:
             session.close()
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (idempotent)."""
+        """Bring the schema to the newest revision of every branch (idempotent). Each area (CA core,
+        repository, RA) has its own migration branch from 0001, so areas never reorder each other."""
         from alembic import command
         from alembic.config import Config
 
@@ -100,7 +101,7 @@ class Database:
         config.attributes["connection_url"] = self.url
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, "heads")
 
 
 def import_all_models() -> None:
