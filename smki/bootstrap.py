@@ -19,7 +19,7 @@ from smki.ca.builder import CertificateRequest
 from smki.ca.contingency import AES256_WRAP_PAD, wrap_contingency_key
 from smki.ca.profile import load_certificate_profile
 from smki.instance import Instance
-from smki.issuance import ledger_row
+from smki.issuance import ledger_row, record_issuance
 
 RECOVERY_KEY = "recovery"
 CONTINGENCY_KEY = "contingency"
@@ -84,8 +84,8 @@ def _build(instance: Instance) -> BootstrapResult:
                                channel="bootstrap", requested_by="smki init", csr_sha256=None, now=now))
         serials[name] = f"{certificate.serial_number:032X}"
 
-    with instance.database.session() as session:
-        session.add_all(rows)
+    with instance.database.engine.begin() as connection:
+        record_issuance(connection, rows)
     shutil.rmtree(settings.ca_dir, ignore_errors=True)
     staging.rename(settings.ca_dir)
     return BootstrapResult(True, serials)

@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from asn1crypto import csr as asn1_csr
+from asn1crypto import parser as asn1_parser
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
@@ -117,19 +118,39 @@ def decode(raw: bytes | str, policies: Policies) -> bytes:
     return der
 
 
-def _parse(der: bytes) -> tuple[x509.CertificateSigningRequest, asn1_csr.CertificationRequest]:
+@dataclass(frozen=True)
+class _RawParts:
+    """The raw DER pieces that cryptography normalises away, located with asn1crypto's TLV parser."""
+
+    version: bytes              # the version INTEGER, whole
+    spki: bytes                 # the SubjectPublicKeyInfo, whole, exactly as received
+    signature_algorithm: bytes  # the outer AlgorithmIdentifier, whole
+
+
+def _children(contents: bytes, count: int) -> list[bytes]:
+    out, rest = [], contents
+    for _ in range(count):
+        length = asn1_parser.peek(rest)
+        out.append(rest[:length])
+        rest = rest[length:]
+    return out
+
+
+def _parse(der: bytes) -> tuple[x509.CertificateSigningRequest, _RawParts]:
     try:
         request = x509.load_der_x509_csr(der)
-        structure = asn1_csr.CertificationRequest.load(der, strict=True)
-        structure["certification_request_info"]["version"].native  # noqa: B018 - forces the parse
+        # CertificationRequest ::= SEQUENCE { info, signatureAlgorithm, signature }
+        info, algorithm = _children(asn1_parser.parse(der, strict=True)[4], 2)
+        # CertificationRequestInfo ::= SEQUENCE { version, subject, subjectPKInfo, [0] attributes }
+        version, _subject, spki = _children(asn1_parser.parse(info)[4], 3)
     except ValueError as exc:
         raise CsrRejected(FM_NOT_PKCS10, f"the request is not a well-formed PKCS#10 CSR ({exc}).") from exc
-    return request, structure
+    return request, _RawParts(version, spki, algorithm)
 
 
-def _key_and_signature(request: x509.CertificateSigningRequest,
-                       structure: asn1_csr.CertificationRequest, policies: Policies) -> ec.EllipticCurvePublicKey:
-    if structure["certification_request_info"]["version"].native != "v1":
+def _key_and_signature(request: x509.CertificateSigningRequest, raw: _RawParts,
+                       policies: Policies) -> ec.EllipticCurvePublicKey:
+    if raw.version != b"\x02\x01\x00":
         raise CsrRejected(CR_VERSION, "the CSR version must be 0 (PKCS#10 v1).")
     try:
         public_key = request.public_key()
@@ -142,12 +163,15 @@ def _key_and_signature(request: x509.CertificateSigningRequest,
     if public_key.curve.name != policies.csr.curve:
         raise CsrRejected(CR_CURVE, f"the key is on {public_key.curve.name}; GBCS allows only NIST P-256 "
                           "(secp256r1, prime256v1).")
-    point = structure["certification_request_info"]["subject_pk_info"]["public_key"].contents
-    # BIT STRING contents: one unused-bits octet, then the point; 0x04 marks the uncompressed form
-    if len(point) != 66 or point[1] != 0x04:
-        raise CsrRejected(CR_POINT, "the public key point is compressed; GBCS requires the uncompressed "
-                          "form (65 octets starting 04).")
-    if structure["signature_algorithm"].dump() != ECDSA_SHA256_DER:
+    # The key as received must be byte-for-byte the canonical uncompressed, named-curve encoding;
+    # cryptography re-encodes uncompressed, so any difference is a compressed point (or explicit
+    # curve parameters, which GBCS forbids as well).
+    canonical = public_key.public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    if raw.spki != canonical:
+        raise CsrRejected(CR_POINT, "the public key is not encoded as GBCS requires: an uncompressed point "
+                          "(65 octets starting 04) on the named curve P-256.")
+    if raw.signature_algorithm != ECDSA_SHA256_DER:
         raise CsrRejected(CR_SIG_ALG, "the CSR must be signed with ecdsa-with-SHA256 and an "
                           "AlgorithmIdentifier without parameters (not even NULL).")
     if not request.is_signature_valid:
@@ -259,8 +283,8 @@ def _device(request: x509.CertificateSigningRequest, san: x509.SubjectAlternativ
 def validate(raw: bytes | str, policies: Policies, expected: CsrKind | None = None) -> ValidatedCsr:
     """Decode and check a CSR. Raises :class:`CsrRejected` with the first failing rule's code."""
     der = decode(raw, policies)
-    request, structure = _parse(der)
-    public_key = _key_and_signature(request, structure, policies)
+    request, raw_parts = _parse(der)
+    public_key = _key_and_signature(request, raw_parts, policies)
     usage = _key_usage(request)
     try:
         san = _san(request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asn1crypto import core
+from asn1crypto import core, parser
 
 # RFC 4108 id-on-hardwareModuleName, and RFC 5934 id-pe-wrappedApexContinKey
 HARDWARE_MODULE_NAME_OID = "1.3.6.1.5.5.7.8.4"
@@ -26,9 +26,20 @@ def hardware_module_name(hw_type: str, serial: bytes) -> bytes:
 
 
 def parse_hardware_module_name(der: bytes) -> tuple[str, bytes]:
-    """(hwType dotted OID, hwSerialNum). Raises ValueError when the DER is not a HardwareModuleName."""
-    value = HardwareModuleName.load(der, strict=True)
-    return value["hw_type"].dotted, value["hw_serial_num"].native
+    """(hwType dotted OID, hwSerialNum). Raises ValueError when the DER is not a HardwareModuleName.
+
+    Walks the TLVs with asn1crypto's parser rather than loading the Sequence class: this runs once per
+    Device CSR, and the structure is two primitives in a SEQUENCE.
+    """
+    class_, _method, tag, _header, contents, _trailer = parser.parse(der, strict=True)
+    if class_ != 0 or tag != 16:
+        raise ValueError("a HardwareModuleName is a SEQUENCE")
+    oid_length = parser.peek(contents)
+    oid_tlv, serial_tlv = contents[:oid_length], contents[oid_length:]
+    serial_class, _m, serial_tag, _h, serial, _t = parser.parse(serial_tlv, strict=True)
+    if serial_class != 0 or serial_tag != 4:
+        raise ValueError("hwSerialNum must be an OCTET STRING")
+    return core.ObjectIdentifier.load(oid_tlv, strict=True).dotted, serial
 
 
 def wrapped_apex_contingency_key(wrap_algorithm: str, wrapped: bytes) -> bytes:

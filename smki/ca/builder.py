@@ -86,6 +86,10 @@ class ProfileBuilder:
         self._aki = (x509.AuthorityKeyIdentifier(issuer_key_id, None, None)
                      if issuer_key_id is not None else None)
         self._fixed_ku = {u: key_usage([u]) for u in ("digitalSignature", "keyAgreement")}
+        # HardwareModuleName has a fixed length (the Device ID is always 8 octets), so asn1crypto encodes
+        # it once and each certificate splices its Device ID into the last 8 octets.
+        self._hw_prefix = hardware_module_name(hardware_module_type, bytes(8))[:-8]
+        self._hw_oid = x509.ObjectIdentifier(HARDWARE_MODULE_NAME_OID)
         not_after = profile.validity.not_after
         self._fixed_not_after = (dt.datetime.strptime(not_after, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.UTC)
                                  if not_after else None)
@@ -147,9 +151,8 @@ class ProfileBuilder:
         if kind == "subjectAltName":
             if request.device_id is None:
                 raise IssuanceFailed("CA:E203", "a Device Certificate needs a Device ID")
-            return x509.SubjectAlternativeName([x509.OtherName(
-                x509.ObjectIdentifier(HARDWARE_MODULE_NAME_OID),
-                hardware_module_name(self.hardware_module_type, request.device_id.value))])
+            return x509.SubjectAlternativeName(
+                [x509.OtherName(self._hw_oid, self._hw_prefix + request.device_id.value)])
         if kind == "wrappedApexContingencyKey":
             if request.wrapped_contingency_key is None:
                 raise IssuanceFailed("CA:E204", "the Root OCA needs the wrapped Contingency key")
