@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres lint bench clean
+.PHONY: run test test-sqlite test-postgres lint bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,13 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test-sqlite: $(STAMP)
+browser:
+	bash scripts/ensure-browser.sh
+
+test-sqlite: $(STAMP) browser
 	$(BIN)/pytest -q
 
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) browser
 	SMKI_TEST_POSTGRES_URL=$(PG_TEST_URL) $(BIN)/pytest -q
 
 test: lint test-sqlite

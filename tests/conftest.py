@@ -78,3 +78,55 @@ def fresh_instance(tmp_path: Path, database_url: str) -> Instance:
     """An instance with nothing in it yet, for tests of ``smki init`` itself."""
     settings = Settings(tmp_path / "fresh", database_url, DEFAULT_POLICIES_DIR, None)
     return Instance(settings)
+
+
+# ---- portal tests: a real headless Chromium against the app served on a loopback port ----
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium through its matching ChromeDriver. Skips, saying why, where they are absent,
+    except under CI, where a missing browser is a failure (``make test`` installs it)."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        message = "chromium/chromedriver not installed: run scripts/ensure-browser.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    # The flags the machines need: no sandbox as root, and no background calls to a network there is not.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,1024"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def live_server(instance: Instance) -> Iterator[str]:
+    """The sandbox's Flask app served on a free loopback port for the test; yields its base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from smki.web import create_app
+
+    server = make_server("127.0.0.1", 0, create_app(instance), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
