@@ -18,6 +18,7 @@ from smki.ca.authority import CA_KEY_LABELS, CertificationAuthority, Hierarchy
 from smki.ca.builder import CertificateRequest
 from smki.ca.contingency import AES256_WRAP_PAD, wrap_contingency_key
 from smki.ca.profile import load_certificate_profile
+from smki.errors import ConfigurationError
 from smki.instance import Instance
 from smki.issuance import ledger_row, record_issuance
 
@@ -40,6 +41,11 @@ def initialise(instance: Instance) -> BootstrapResult:
     if hierarchy.exists():
         return BootstrapResult(False, {name: f"{hierarchy.certificate(name).serial_number:032X}"
                                        for name in (*HIERARCHY_ORDER, "recovery")})
+    if instance.settings.ca_dir.exists() and any(instance.settings.ca_dir.iterdir()):
+        # Never replace a hierarchy that has certificates out in the world: a damaged one needs a person.
+        missing = [name for name in (*HIERARCHY_ORDER, "recovery") if not hierarchy.path(name).exists()]
+        raise ConfigurationError("CA:CFG10", f"{instance.settings.ca_dir} exists but lacks {', '.join(missing)}; "
+                                 "restore it from a backup, or move it away to create a new hierarchy.")
     return _build(instance)
 
 

@@ -31,7 +31,8 @@ CsrKind = Literal["organisation", "device"]
 
 # The DER of AlgorithmIdentifier { ecdsa-with-SHA256 } with parameters absent, as RFC 5758 requires.
 ECDSA_SHA256_DER = bytes.fromhex("300a06082a8648ce3d040302")
-_PEM = re.compile(rb"-----BEGIN ([A-Z ]+)-----(.*?)-----END ([A-Z ]+)-----", re.S)
+# Labels may hold digits (X509 CRL, PKCS7): any label is matched, so a wrong one gets FM:CSR04, not FM:CSR03.
+_PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----", re.S)
 _BASE64_BODY = re.compile(rb"^[A-Za-z0-9+/=\r\n]+$")
 _OU = re.compile(r"^[0-9A-F]{2}$")
 
@@ -118,6 +119,12 @@ def decode(raw: bytes | str, policies: Policies) -> bytes:
     return der
 
 
+_SIG_ALG_MESSAGE = ("the CSR must be signed with ecdsa-with-SHA256 and an AlgorithmIdentifier without "
+                    "parameters (not even NULL).")
+# RFC 5280 ub-common-name: a longer or empty CN could not be put into the certificate.
+_CN_LENGTH = range(1, 65)
+
+
 @dataclass(frozen=True)
 class _RawParts:
     """The raw DER pieces that cryptography normalises away, located with asn1crypto's TLV parser."""
@@ -138,12 +145,22 @@ def _children(contents: bytes, count: int) -> list[bytes]:
 
 def _parse(der: bytes) -> tuple[x509.CertificateSigningRequest, _RawParts]:
     try:
-        request = x509.load_der_x509_csr(der)
         # CertificationRequest ::= SEQUENCE { info, signatureAlgorithm, signature }
         info, algorithm = _children(asn1_parser.parse(der, strict=True)[4], 2)
         # CertificationRequestInfo ::= SEQUENCE { version, subject, subjectPKInfo, [0] attributes }
         version, _subject, spki = _children(asn1_parser.parse(info)[4], 3)
     except ValueError as exc:
+        raise CsrRejected(FM_NOT_PKCS10, f"the request is not a well-formed PKCS#10 CSR ({exc}).") from exc
+    # cryptography refuses these two outright (InvalidVersion; a parse error for ECDSA with parameters),
+    # so they are told apart here to give them their own codes rather than a 500 or a generic FM:CSR05.
+    if version != b"\x02\x01\x00":
+        raise CsrRejected(CR_VERSION, "the CSR version must be 0 (PKCS#10 v1).")
+    try:
+        request = x509.load_der_x509_csr(der)
+        request.subject  # noqa: B018 - parsed lazily; a malformed string in it is a format error
+    except ValueError as exc:
+        if algorithm != ECDSA_SHA256_DER:
+            raise CsrRejected(CR_SIG_ALG, _SIG_ALG_MESSAGE) from exc
         raise CsrRejected(FM_NOT_PKCS10, f"the request is not a well-formed PKCS#10 CSR ({exc}).") from exc
     return request, _RawParts(version, spki, algorithm)
 
@@ -172,8 +189,7 @@ def _key_and_signature(request: x509.CertificateSigningRequest, raw: _RawParts,
         raise CsrRejected(CR_POINT, "the public key is not encoded as GBCS requires: an uncompressed point "
                           "(65 octets starting 04) on the named curve P-256.")
     if raw.signature_algorithm != ECDSA_SHA256_DER:
-        raise CsrRejected(CR_SIG_ALG, "the CSR must be signed with ecdsa-with-SHA256 and an "
-                          "AlgorithmIdentifier without parameters (not even NULL).")
+        raise CsrRejected(CR_SIG_ALG, _SIG_ALG_MESSAGE)
     if not request.is_signature_valid:
         raise CsrRejected(CR_SIGNATURE, "the CSR signature does not verify with its own public key "
                           "(no proof of possession); sign the CSR with the private key of the key pair.")
@@ -186,7 +202,10 @@ def _key_usage(request: x509.CertificateSigningRequest) -> str:
     except x509.ExtensionNotFound as exc:
         raise CsrRejected(CR_NO_KEY_USAGE, "the CSR requests no keyUsage; request exactly one of "
                           "digitalSignature or keyAgreement in its extensionRequest.") from exc
-    except ValueError as exc:
+    except x509.UnsupportedGeneralNameType as exc:  # extensions are parsed together, SAN included
+        raise CsrRejected(CR_SAN, f"the subjectAltName cannot be read ({exc}); a Device CSR's "
+                          "subjectAltName holds exactly one hardwareModuleName.") from exc
+    except (ValueError, x509.DuplicateExtension) as exc:
         raise CsrRejected(CR_NO_KEY_USAGE, f"the CSR's extensionRequest cannot be read ({exc}).") from exc
     flags = {
         "digitalSignature": usage.digital_signature, "contentCommitment": usage.content_commitment,
@@ -253,6 +272,9 @@ def _organisation(request: x509.CertificateSigningRequest, usage: str, policies:
         raise CsrRejected(CR_ENTITY_ID, "the x500UniqueIdentifier must be a BIT STRING of exactly 64 "
                           "bits holding the Entity Identifier (EUI-64).")
     trading_name = str(found["CN"].value) if "CN" in found else None
+    if trading_name is not None and len(trading_name) not in _CN_LENGTH:
+        raise CsrRejected(CR_SUBJECT, f"the subject CN (trading name) has {len(trading_name)} characters; "
+                          "give 1 to 64, or leave CN out.")
     return {"role": role, "entity_identifier": Eui64(value[1:]), "trading_name": trading_name}
 
 
@@ -294,7 +316,8 @@ def validate(raw: bytes | str, policies: Policies, expected: CsrKind | None = No
     if expected is not None and kind != expected:
         hint = ("it carries a subjectAltName, so it is a Device CSR" if kind == "device"
                 else "it carries no hardwareModuleName, so it is not a Device CSR")
-        raise CsrRejected(CR_KIND, f"an {expected.capitalize()} CSR was expected, but {hint}.")
+        article = "an" if expected == "organisation" else "a"
+        raise CsrRejected(CR_KIND, f"{article} {expected.capitalize()} CSR was expected, but {hint}.")
     fields = _device(request, san, policies) if san is not None else _organisation(request, usage, policies)
     return ValidatedCsr(der=der, sha256=hashlib.sha256(der).hexdigest(), kind=kind, public_key=public_key,
                         key_usage=usage, **fields)
