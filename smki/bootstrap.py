@@ -13,14 +13,18 @@ import shutil
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+from sqlalchemy import select
 
 from smki.ca.authority import CA_KEY_LABELS, CertificationAuthority, Hierarchy
 from smki.ca.builder import CertificateRequest
 from smki.ca.contingency import AES256_WRAP_PAD, wrap_contingency_key
+from smki.ca.identifiers import serial_hex
 from smki.ca.profile import load_certificate_profile
 from smki.errors import ConfigurationError
 from smki.instance import Instance
 from smki.issuance import ledger_row, record_issuance
+from smki.models import IssuanceRecord
 
 RECOVERY_KEY = "recovery"
 CONTINGENCY_KEY = "contingency"
@@ -39,6 +43,7 @@ def initialise(instance: Instance) -> BootstrapResult:
     instance.database.migrate()
     hierarchy = instance.hierarchy
     if hierarchy.exists():
+        _record_in_ledger(instance)
         return BootstrapResult(False, {name: f"{hierarchy.certificate(name).serial_number:032X}"
                                        for name in (*HIERARCHY_ORDER, "recovery")})
     if instance.settings.ca_dir.exists() and any(instance.settings.ca_dir.iterdir()):
@@ -47,6 +52,34 @@ def initialise(instance: Instance) -> BootstrapResult:
         raise ConfigurationError("CA:CFG10", f"{instance.settings.ca_dir} exists but lacks {', '.join(missing)}; "
                                  "restore it from a backup, or move it away to create a new hierarchy.")
     return _build(instance)
+
+
+def _record_in_ledger(instance: Instance) -> None:
+    """An existing hierarchy pointed at a new database (SMKI_DATABASE_URL changed, or a restore): the
+    ledger must still know every certificate this CA signed, so the CA's own are recorded again."""
+    policies, hierarchy = instance.policies, instance.hierarchy
+    recovery_role = policies.roles.by_name("recovery")
+    assert recovery_role is not None
+    certificates = {name: hierarchy.certificate(name) for name in (*HIERARCHY_ORDER, "recovery")}
+    table = IssuanceRecord.__table__
+    with instance.database.engine.begin() as connection:
+        known = set(connection.execute(select(table.c.serial).where(table.c.serial.in_(
+            [serial_hex(c.serial_number) for c in certificates.values()]))).scalars())
+        rows = []
+        for name, certificate in certificates.items():
+            if serial_hex(certificate.serial_number) in known:
+                continue
+            recovery = name == "recovery"
+            request = CertificateRequest(
+                "organisation" if recovery else name, certificate.public_key(),  # type: ignore[arg-type]
+                key_usage="digitalSignature" if recovery else None,
+                remote_party_role=recovery_role.ou if recovery else None,
+                entity_identifier=policies.environment.dcc_entity_identifiers["recovery"] if recovery else None)
+            issuer = certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+            rows.append(ledger_row(certificate, request, issuer_name=str(issuer), channel="bootstrap",
+                                   requested_by="smki init (recorded on a new database)", csr_sha256=None,
+                                   now=certificate.not_valid_before_utc))
+        record_issuance(connection, rows)
 
 
 def _build(instance: Instance) -> BootstrapResult:

@@ -312,6 +312,13 @@ def validate(raw: bytes | str, policies: Policies, expected: CsrKind | None = No
         san = _san(request)
     except ValueError as exc:
         raise CsrRejected(CR_SAN, f"the subjectAltName cannot be read ({exc}).") from exc
+    if san is not None and len(request.subject.rdns) != 0 and not any(
+            isinstance(name, x509.OtherName) and name.type_id.dotted_string == HARDWARE_MODULE_NAME_OID
+            for name in san):
+        # A named subject with an ordinary SAN is an Organisation CSR asking for something the profile
+        # forbids, not a Device CSR with a subject: say so rather than talk about Device IDs.
+        raise CsrRejected(CR_SAN, "an Organisation Certificate carries no subjectAltName; remove the "
+                          "subjectAltName from the CSR (only Device CSRs carry one, a hardwareModuleName).")
     kind: CsrKind = "device" if san is not None else "organisation"
     if expected is not None and kind != expected:
         hint = ("it carries a subjectAltName, so it is a Device CSR" if kind == "device"

@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -121,10 +121,19 @@ class IssuanceService:
             try:
                 with self.database.engine.begin() as connection:
                     record_issuance(connection, rows)
-            except IntegrityError:
-                continue
+            except IntegrityError as error:
+                if self._serials_taken([row["serial"] for row in rows]):
+                    continue  # a collision: the unit was rolled back whole; sign it again with new serials
+                raise IssuanceFailed("CA:E206", "the issuance ledger refused the certificate; nothing was "
+                                     "issued. Retry, and report it if it persists.") from error
             return issued
         raise IssuanceFailed("CA:E205", "the CA could not allocate a unique serial; retry the request.")
+
+    def _serials_taken(self, serials: list[str]) -> bool:
+        table = IssuanceRecord.__table__
+        with self.database.engine.connect() as connection:
+            return connection.execute(select(table.c.serial).where(table.c.serial.in_(serials)).limit(1)).first() \
+                is not None
 
     def issue_from_csr(self, raw: bytes | str, *, channel: str, requested_by: str | None = None,
                        expected: CsrKind | None = None) -> IssuedCertificate:

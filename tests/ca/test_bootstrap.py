@@ -74,6 +74,24 @@ def test_ledger_records_all_five_bootstrap_certificates(initialised):
         assert row.certificate_der == certificate.public_bytes(serialization.Encoding.DER)
 
 
+def test_an_existing_hierarchy_on_a_new_database_is_recorded_in_its_ledger(initialised, tmp_path):
+    from smki.config import Settings
+
+    original = {row.serial: row for row in ledger(initialised)}
+    moved = Instance(Settings(initialised.settings.instance_dir, f"sqlite:///{tmp_path / 'other.db'}",
+                              initialised.settings.policies_dir, None))
+
+    assert initialise(moved).created is False
+    rows = {row.serial: row for row in ledger(moved)}
+    assert rows.keys() == original.keys()
+    for serial, row in rows.items():
+        assert (row.profile, row.issuer_name, row.subject_id, row.certificate_der) == (
+            original[serial].profile, original[serial].issuer_name, original[serial].subject_id,
+            original[serial].certificate_der)
+    initialise(moved)
+    assert len(ledger(moved)) == 5  # recorded once, not again on each start
+
+
 def test_the_hierarchy_chains(initialised):
     hierarchy = initialised.hierarchy
     for child, parent in (("root_oca", "root_oca"), ("issuing_oca", "root_oca"), ("root_dca", "root_dca"),

@@ -149,6 +149,8 @@ CASES = [
     # device
     Case("device-san-two-names", lambda: craft.device(KEY, names=[craft.hmn(), craft.hmn()]), "CR:CSR25"),
     Case("device-san-dns-name", lambda: craft.device(KEY, names=[x509.DNSName("meter.example")]), "CR:CSR25"),
+    Case("organisation-with-dns-san", lambda: craft.organisation(KEY, san=[x509.DNSName("acme.example")]),
+         "CR:CSR25"),
     Case("device-san-unreadable-hmn", lambda: craft.device(KEY, names=[x509.OtherName(
         x509.ObjectIdentifier("1.3.6.1.5.5.7.8.4"), b"\x04\x01\x00")]), "CR:CSR25"),
     Case("device-san-x400-address", lambda: craft.resign(craft.device(KEY), KEY, info=craft.with_extensions(

@@ -113,3 +113,21 @@ def test_new_serial_is_always_sixteen_octets_with_a_first_octet_from_01_to_7f():
         assert 0x01 <= octets[0] <= 0x7F
         firsts.add(octets[0])
     assert min(firsts) < 0x10 and max(firsts) > 0x70  # the whole range is used, not a fixed prefix
+
+
+def test_a_ledger_refusal_that_is_not_a_serial_collision_is_not_retried(instance, service, monkeypatch):
+    import smki.issuance
+
+    attempts = []
+
+    def refuse(connection, rows):  # type: ignore[no-untyped-def]
+        attempts.append(len(rows))
+        raise IntegrityError("INSERT INTO issuance", {}, Exception("NOT NULL constraint failed"))
+
+    monkeypatch.setattr(smki.issuance, "record_issuance", refuse)
+    with pytest.raises(IssuanceFailed) as caught:
+        service.issue_from_csr(craft.organisation(craft.p256("s9")), channel="api", requested_by=None)
+
+    assert caught.value.code == "CA:E206"
+    assert attempts == [1]  # re-signing cannot cure a refusal that is not about the serial
+    assert count(instance) == 0
