@@ -23,7 +23,7 @@ from smki.ca.identifiers import serial_hex
 from smki.ca.profile import load_certificate_profile
 from smki.errors import ConfigurationError
 from smki.instance import Instance
-from smki.issuance import ledger_row, record_issuance
+from smki.issuance import ledger_row, lint_before_release, record_issuance, release_check
 from smki.models import IssuanceRecord
 
 RECOVERY_KEY = "recovery"
@@ -115,8 +115,11 @@ def _build(instance: Instance) -> BootstrapResult:
         entity_identifier=policies.environment.dcc_entity_identifiers["recovery"])))
 
     rows, serials = [], {}
+    linted = lint_before_release(policies)
     for name, request in requests:
         certificate = ca.issue(request, now=now)
+        if request.profile in linted:
+            release_check(certificate, request.profile, policies)
         staged.path(name).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
         issuer = ca.issuer_of(request.profile)
         rows.append(ledger_row(certificate, request, issuer_name=names[name if issuer == "self" else issuer],

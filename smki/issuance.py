@@ -25,7 +25,7 @@ from smki.csr import CsrKind, ValidatedCsr, received_digest, validate
 from smki.db import Database
 from smki.errors import CsrRejected, IssuanceFailed
 from smki.models import CsrRejection, IssuanceRecord
-from smki.policy import Policies
+from smki.policy import Policies, load_yaml
 
 SERIAL_ATTEMPTS = 3
 
@@ -74,11 +74,33 @@ def record_issuance(connection: Connection | Session, rows: Sequence[dict[str, A
         connection.execute(insert(IssuanceRecord.__table__), list(rows))
 
 
+def lint_before_release(policies: Policies) -> frozenset[str]:
+    """The profiles whose certificates are linted before release (``policies/issuance.yaml``)."""
+    path = policies.path("issuance.yaml")
+    rules = load_yaml(path).get("lint_before_release", {}) if path.exists() else {}
+    return frozenset(profile for profile, on in rules.items() if on)
+
+
+def release_check(certificate: x509.Certificate, profile: str, policies: Policies) -> None:
+    """Refuse to release a certificate the SMKI profile linter finds fault with."""
+    from smki.lint.linter import lint_one
+    from smki.lint.source import LoadedCertificate
+
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    report = lint_one(LoadedCertificate("issued", 1, 1, der), policies, profile=profile)
+    if report.errors:
+        found = "; ".join(f"{f.code} {f.message}" for f in report.errors)
+        raise IssuanceFailed("CA:E207", f"the {profile} certificate the CA produced fails the SMKI profile "
+                             f"({found}); it was not released. This is an issuance anomaly: the RA must "
+                             "correct the profile before retrying.")
+
+
 class IssuanceService:
     def __init__(self, ca: CertificationAuthority, database: Database, policies: Policies) -> None:
         self.ca = ca
         self.database = database
         self.policies = policies
+        self.linted_profiles = lint_before_release(policies)
 
     def validate(self, raw: bytes | str, *, channel: str, requested_by: str | None,
                  expected: CsrKind | None = None) -> ValidatedCsr:
@@ -112,6 +134,8 @@ class IssuanceService:
             issued, rows = [], []
             for csr, request in zip(csrs, requests, strict=True):
                 certificate = self.ca.issue(request, now=now)
+                if request.profile in self.linted_profiles:
+                    release_check(certificate, request.profile, self.policies)
                 issuer = self.policies.environment.ca_names[self.ca.issuer_of(request.profile)]
                 row = ledger_row(certificate, request, issuer_name=issuer, channel=channel,
                                  requested_by=requested_by, csr_sha256=csr.sha256, now=now)

@@ -90,13 +90,39 @@ def _certificate_profile(data: dict[str, Any]) -> CertificateProfile:
     )
 
 
+# GBCS section 12 rules for every certificate a device handles [V]. They are not policy: a profile that
+# contradicts them is refused, so no edit of policies/ can make the CA issue what no meter will accept.
+# (extension, must be present, required criticality)
+GBCS_EXTENSION_RULES = (
+    ("keyUsage", True, True),
+    ("subjectKeyIdentifier", True, False),
+    ("certificatePolicies", True, True),
+    ("authorityKeyIdentifier", False, False),  # present on all but the self-signed root
+)
+
+
+def check_gbcs_rules(profile: CertificateProfile) -> None:
+    for kind, required, critical in GBCS_EXTENSION_RULES:
+        spec = profile.extension(kind)
+        if spec is None:
+            if required or (kind == "authorityKeyIdentifier" and profile.issuer != "self"):
+                raise ConfigurationError("CA:CFG11", f"profile {profile.name} omits {kind}, which GBCS "
+                                         "requires; the CA will not use it.")
+        elif spec.critical != critical:
+            raise ConfigurationError("CA:CFG11", f"profile {profile.name} makes {kind} "
+                                     f"{'non-critical' if critical else 'critical'}; GBCS requires it "
+                                     f"{'critical' if critical else 'non-critical'}. The CA will not use it.")
+
+
 @cache
 def load_certificate_profile(directory: Path, name: str) -> CertificateProfile:
     data = load_yaml(directory / "profiles" / f"{name}.yaml")
     try:
-        return _certificate_profile(data)
+        profile = _certificate_profile(data)
     except (KeyError, TypeError) as exc:
         raise ConfigurationError("CA:CFG3", f"profile {name}.yaml is missing or misnames {exc}") from exc
+    check_gbcs_rules(profile)
+    return profile
 
 
 @cache
