@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/smki demo
 	$(BIN)/smki serve --host 127.0.0.1 --port 8080
 
 lint: $(STAMP)

@@ -76,7 +76,11 @@ def ca_issue(csr_file: Path, out: Path | None, kind: str | None, operator: str |
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--dccboxed", is_flag=True, help="DCC Boxed compatibility: also serve the Repository web service "
+              "on port 8083 and accept DCC Boxed's default API key.")
+@click.option("--tls", is_flag=True, help="Serve HTTPS with a server certificate from the sandbox IKI CA and accept "
+              "IKI client certificates (mutual TLS) for ARO and system authentication.")
+def serve(host: str, port: int, workers: int, dccboxed: bool, tls: bool) -> None:
     """Run the sandbox's web service (initialising the instance on first start)."""
     from smki.bootstrap import initialise
     from smki.web.server import run
@@ -88,7 +92,17 @@ def serve(host: str, port: int, workers: int) -> None:
         fail(error)
     if result.created:
         click.echo(f"initialised a new SMKI instance in {instance.settings.instance_dir}")
-    run(host=host, port=port, workers=workers)
+    from smki.ra.iki import tls_options  # mutual TLS with IKI client certificates
+    from smki.repository_cli import serve_options  # the repository's publisher and DCC Boxed port
+
+    run(host=host, port=port, workers=workers, **serve_options(instance, host, port, dccboxed),
+        **(tls_options(instance, host) if tls else {}))
+
+
+main.add_command(__import__("smki.lint.cli", fromlist=["lint_command"]).lint_command)  # smki lint
+__import__("smki.ra.cli", fromlist=["register"]).register(main)  # smki audit verify, smki demo, smki ra
+__import__("smki.repository_cli", fromlist=["register"]).register(main)  # repository, revoke, crl
+main.add_command(__import__("smki.devicecsr.cli", fromlist=["worker"]).worker)  # smki worker
 
 
 if __name__ == "__main__":

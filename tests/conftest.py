@@ -86,8 +86,18 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
+@pytest.fixture
+def browser(chromium: object) -> object:
+    """The shared Chromium, with no cookies or storage left by an earlier test: cookies for 127.0.0.1 are
+    shared across ports, so one test's portal login would otherwise carry into the next test's server."""
+    chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})  # type: ignore[attr-defined]
+    chromium.execute_cdp_cmd("Storage.clearDataForOrigin",  # type: ignore[attr-defined]
+                             {"origin": "*", "storageTypes": "all"})
+    return chromium
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def chromium() -> Iterator[object]:
     """Debian's Chromium through its matching ChromeDriver. Skips, saying why, where they are absent,
     except under CI, where a missing browser is a failure (``make test`` installs it)."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
@@ -107,6 +117,7 @@ def browser() -> Iterator[object]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
+    driver.implicitly_wait(5)  # pages submit forms and redirect; find_element waits for the next page
     try:
         yield driver
     finally:

@@ -9,3 +9,6 @@ def register_blueprints(app: Flask) -> None:
     from smki.web.ca_api import blueprint as ca_api
 
     app.register_blueprint(ca_api)
+    __import__("repository.web", fromlist=["register"]).register(app)  # Appendix O XML, JSON API, portal
+    app.register_blueprint(__import__("smki.devicecsr.web", fromlist=["blueprint"]).blueprint)  # Device CSRs
+    __import__("smki.ra.web.blueprints", fromlist=["register"]).register(app)  # RA JSON API and portal

@@ -1,0 +1,136 @@
+"""A 50,000-CSR batch through the batched Device CSR web service, end to end, against bare cryptography.
+
+    python -m bench.device_batch [--count 50000] [--workers 2] [--database-url URL] [--queue URL]
+
+Measures from the POST of SubmitCSRBatch to the last result fetched and parsed (poll until
+COMPLETED, then one CSRBatchResult with every certificate), with ``--workers`` worker processes
+(``smki worker``) already running, on this machine. Prints CSRs per second and the ratio to the bare
+cryptography build-and-sign rate of one core, measured in the same run.
+Target (issue 5): at least 2,000 CSRs per second sustained on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from lxml import etree
+
+from bench.common import bare_device_build_and_sign, device_csrs, rate, temporary_instance
+from smki.devicecsr.xml import NAMESPACE
+from smki.web import create_app
+
+TARGET = 2000.0
+
+
+def batch_payload(csrs: list[bytes]) -> bytes:
+    body = "".join(f'<DeviceCSR ID="csr-{n}">{base64.b64encode(der).decode()}</DeviceCSR>'
+                   for n, der in enumerate(csrs))
+    return f'<SubmitCSRBatch xmlns="{NAMESPACE}" ID="bench"><Version>1.0</Version>{body}</SubmitCSRBatch>'.encode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=50_000)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (one smki worker each)")
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--queue", default=None, help="queue URL (default: derived from the database)")
+    args = parser.parse_args()
+
+    instance = temporary_instance(args.database_url)
+    print(f"making {args.count} Device CSRs ...", flush=True)
+    csrs = device_csrs(args.count)
+    payload = batch_payload(csrs)
+
+    bare = bare_device_build_and_sign(
+        csrs[: min(len(csrs), 10_000)], instance.hierarchy.certificate("issuing_dca"),
+        instance.keystore.signer("issuing-dca"), instance.policies.environment.device_policy.dotted_string)
+    bare_rate, _ = rate(bare)
+    _BARE.append(bare)  # inherited by the forked pool, as closures do not pickle
+    with multiprocessing.get_context("fork").Pool(args.workers) as pool:  # as many processes as workers, at once
+        bare_parallel = sum(pool.map(_bare_rate, range(args.workers)))
+
+    env = {**os.environ, "SMKI_INSTANCE": str(instance.settings.instance_dir),
+           "SMKI_DATABASE_URL": instance.settings.database_url}
+    if args.queue:
+        env["SMKI_QUEUE_URL"] = args.queue
+    log = open(instance.settings.instance_dir.parent / "workers.log", "ab")  # noqa: SIM115 - lives as long as they do
+    workers = [subprocess.Popen([sys.executable, "-m", "smki.cli", "worker", "--workers", "1"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+               for _ in range(args.workers)]
+    app = create_app(instance)
+    app.config["DEVICECSR_GATE"] = _BenchGate(instance)
+    client = app.test_client()
+    headers = {"X-SMKI-Client": "bench", "Content-Type": "application/xml"}
+    ns = f"{{{NAMESPACE}}}"
+    try:
+        time.sleep(3)  # the workers start and load their keys, as in a running deployment
+        start = time.perf_counter()
+        submitted = etree.fromstring(client.post("/1.0/PortalCSRBatch/SubmitCSRBatch", data=payload,
+                                                 headers=headers).data)
+        batch_id = submitted.findtext(f"{ns}BatchId")
+        assert batch_id, etree.tostring(submitted)
+        accepted = time.perf_counter()
+        seen: dict[str, float] = {}
+        while True:
+            response = client.get(f"/1.0/PortalCSRBatch/CSRBatchResult?BatchId={batch_id}", headers=headers)
+            result = etree.fromstring(response.data)
+            status = result.findtext(f"{ns}BatchStatus")
+            seen.setdefault(status, time.perf_counter() - start)
+            if status == "COMPLETED":
+                break
+            time.sleep(0.25)
+        issued = len(result.findall(f"{ns}DeviceCertificate/{ns}Certificate"))
+        elapsed = time.perf_counter() - start
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGINT)
+        for worker in workers:
+            worker.wait(timeout=30)
+    assert issued == args.count, f"{issued} certificates for {args.count} CSRs"
+    end_to_end = args.count / elapsed
+    database = instance.database.engine.dialect.name
+    print(f"bare cryptography build+sign, one core : {bare_rate:8.0f} certs/s")
+    print(f"... in {args.workers} processes at once, total  : {bare_parallel:8.0f} certs/s "
+          "(what this machine gives that many processes now)")
+    print(f"submit accepted (parse+XSD+store)      : {accepted - start:8.2f} s")
+    print(f"submit -> COMPLETED -> all results read: {end_to_end:8.0f} CSRs/s ({args.count} in {elapsed:.2f} s, "
+          f"{args.workers} workers, {database})")
+    print(f"ratio to bare, one core / {args.workers} processes     : {end_to_end / bare_rate:.2f} / "
+          f"{end_to_end / bare_parallel:.2f}")
+    print("first seen (s after submit)         : " + ", ".join(f"{k} {v:.2f}" for k, v in seen.items()))
+    print(f"load average (1 min) at the end        : {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"target >= {TARGET:.0f} CSRs/s: {'met' if end_to_end >= TARGET else 'NOT met'}")
+
+
+_BARE: list = []
+
+
+def _bare_rate(_index: int) -> float:
+    return rate(_BARE[0])[0]
+
+
+class _BenchGate:
+    """Everyone is one Authorised Subscriber; device history from the ledger."""
+
+    def __init__(self, instance) -> None:  # type: ignore[no-untyped-def]
+        from smki.devicecsr.gate import LedgerGate, Subscriber
+
+        self._ledger = LedgerGate(instance.database)
+        self._subscriber = Subscriber("BENCH", frozenset({"IS"}), True, "bench")
+
+    def authenticate(self, request):  # type: ignore[no-untyped-def]
+        return self._subscriber
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._ledger, name)
+
+
+if __name__ == "__main__":
+    main()

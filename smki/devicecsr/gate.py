@@ -1,0 +1,171 @@
+"""The narrow contract between the Device CSR services and the RA.
+
+The services parse, count and queue; every decision about *who* is asking and *whether* a Device
+Certificate may be issued to them goes through a :class:`DeviceCsrGate`. ``LedgerGate`` is the
+sandbox's stand-in, answered from the issuance ledger and a small policy file; the RA (``smki.ra``)
+provides the real implementation, wired in through the app config key ``DEVICECSR_GATE`` (web) and
+``SMKI_DEVICECSR_GATE=module:factory`` (worker; the factory takes the :class:`Instance`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from sqlalchemy import func, select
+
+from smki.csr import ValidatedCsr
+from smki.db import Database
+from smki.instance import Instance
+from smki.models import IssuanceRecord
+from smki.policy import load_yaml
+
+# Ad hoc Device CSRs are only for these User Roles (SEC Appendix M) [V]; "DCC" is the DCC itself.
+ADHOC_ROLES = frozenset({"IS", "GS", "DCC"})
+GATE_POLICY_FILE = "device_csr_gate.yaml"
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """Who is calling, as the RA established it from their IKI credential."""
+
+    party_id: str
+    user_roles: frozenset[str]
+    device_subscriber: bool            # an Authorised Subscriber for Device Certificates
+    requested_by: str                  # the system or ARO credential, for the ledger
+    for_manufacturer: bool = False     # submitting on behalf of a manufacturer (ManufacturingFlag)
+
+    def to_json(self) -> str:
+        return json.dumps({"party_id": self.party_id, "user_roles": sorted(self.user_roles),
+                           "device_subscriber": self.device_subscriber, "requested_by": self.requested_by,
+                           "for_manufacturer": self.for_manufacturer})
+
+    @classmethod
+    def from_json(cls, text: str) -> Subscriber:
+        data = json.loads(text)
+        return cls(data["party_id"], frozenset(data["user_roles"]), bool(data["device_subscriber"]),
+                   data["requested_by"], bool(data.get("for_manufacturer", False)))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Authentication failed: a WF: code and a sentence."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    status: str                        # SUCCESS when allowed, else INELIGIBLE (or WORKFLOW_ERROR)
+    code: str | None = None            # IN:... when refused
+    rule: str = ""                     # which rule decided, for people and the audit
+    manufacturing_flag: bool = False
+
+
+@runtime_checkable
+class DeviceCsrGate(Protocol):
+    def authenticate(self, request: Any) -> Subscriber | Refusal:
+        """Who is calling (``request`` is the Flask request: its client certificate or headers)."""
+
+    def known_device(self, device_id: str) -> bool:
+        """Whether the Device ID (16 upper-case hex digits) already has a DS or KA certificate."""
+
+    def device_certificate_count(self, device_id: str) -> int:
+        """How many Device Certificates the Device ID has."""
+
+    def device_certificate_counts(self, device_ids: Collection[str]) -> Mapping[str, int]:
+        """The same for many Device IDs in one query (a batch chunk); absent IDs count 0."""
+
+    def decide(self, subscriber: Subscriber, csr: ValidatedCsr, channel: str) -> Decision:
+        """Eligibility (SEC L3.16 and the RAPP): may this subscriber have this Device Certificate
+        through this channel (``adhoc``, ``batch`` or ``portal``)?"""
+
+
+@dataclass
+class LedgerGate:
+    """The sandbox stand-in: credentials and device states from ``policies/device_csr_gate.yaml``
+    (or given directly), device history from the issuance ledger."""
+
+    database: Database
+    credentials: Mapping[str, Subscriber] = field(default_factory=dict)
+    # Installed devices and their responsible supplier's Party (the provisioning-state matrix [A]):
+    # a device not listed is pre-installation, open to any Authorised Subscriber for Device Certificates.
+    device_owners: Mapping[str, str] = field(default_factory=dict)
+    dcc_party: str = "DCC"
+    credential_header: str = "X-SMKI-Client"
+
+    @classmethod
+    def from_instance(cls, instance: Instance) -> LedgerGate:
+        path = instance.settings.policies_dir / GATE_POLICY_FILE
+        data = load_yaml(path) if path.exists() else {}
+        credentials = {
+            name: Subscriber(entry["party_id"], frozenset(entry.get("user_roles", ())),
+                             bool(entry.get("device_subscriber", False)), name,
+                             bool(entry.get("for_manufacturer", False)))
+            for name, entry in (data.get("credentials") or {}).items()
+        }
+        owners = {k.replace("-", "").upper(): v for k, v in (data.get("installed_devices") or {}).items()}
+        return cls(instance.database, credentials, owners, str(data.get("dcc_party", "DCC")))
+
+    def authenticate(self, request: Any) -> Subscriber | Refusal:
+        # A TLS-terminating front end passes the verified IKI client credential's name here.
+        credential = request.headers.get(self.credential_header)
+        if not credential:
+            return Refusal("WF:AUTH1", "no client credential was presented; call with your system IKI "
+                           "certificate.")
+        subscriber = self.credentials.get(credential)
+        if subscriber is None:
+            return Refusal("WF:AUTH2", "the client credential is not registered with the RA.")
+        return subscriber
+
+    def known_device(self, device_id: str) -> bool:
+        return self.device_certificate_count(device_id) > 0
+
+    def device_certificate_count(self, device_id: str) -> int:
+        return self.device_certificate_counts([device_id]).get(device_id, 0)
+
+    def device_certificate_counts(self, device_ids: Collection[str]) -> Mapping[str, int]:
+        wanted = sorted(set(device_ids))
+        counts: dict[str, int] = {}
+        with self.database.session() as session:
+            for start in range(0, len(wanted), 900):  # stay under every driver's bound-parameter limit
+                # Only subject_id in the WHERE clause, so the planner takes its index: with the profile
+                # there too, PostgreSQL without fresh statistics scans every Device Certificate per chunk.
+                rows = session.execute(
+                    select(IssuanceRecord.subject_id, IssuanceRecord.profile, func.count())
+                    .where(IssuanceRecord.subject_id.in_(wanted[start:start + 900]))
+                    .group_by(IssuanceRecord.subject_id, IssuanceRecord.profile))
+                counts.update({subject: count for subject, profile, count in rows if profile == "device"})
+        return counts
+
+    def decide(self, subscriber: Subscriber, csr: ValidatedCsr, channel: str) -> Decision:
+        flag = subscriber.for_manufacturer
+        if not subscriber.device_subscriber:
+            return Decision(False, "INELIGIBLE", "IN:SUB1", "not an Authorised Subscriber for Device "
+                            "Certificates", flag)
+        if channel == "adhoc" and not subscriber.user_roles & ADHOC_ROLES and \
+                subscriber.party_id != self.dcc_party:
+            return Decision(False, "INELIGIBLE", "IN:ROLE1", "the ad hoc service is only for Import "
+                            "Suppliers, Gas Suppliers and the DCC", flag)
+        device = csr.device_id.hex if csr.device_id else ""
+        owner = self.device_owners.get(device)
+        if owner is not None and owner != subscriber.party_id and subscriber.party_id != self.dcc_party:
+            return Decision(False, "INELIGIBLE", "IN:STATE1", "the device is installed and another "
+                            "Party is its responsible supplier", flag)
+        return Decision(True, "SUCCESS", None, "eligible", flag)
+
+
+def load_gate(instance: Instance) -> DeviceCsrGate:
+    """The gate named by ``SMKI_DEVICECSR_GATE`` (``module:factory(instance)``), else the LedgerGate."""
+    target = os.environ.get("SMKI_DEVICECSR_GATE")
+    if not target:
+        return LedgerGate.from_instance(instance)
+    module, _, name = target.partition(":")
+    factory = getattr(importlib.import_module(module), name)
+    return factory(instance)  # type: ignore[no-any-return]

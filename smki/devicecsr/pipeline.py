@@ -1,0 +1,129 @@
+"""Decides and signs Device CSRs in the specification's order of checks, without committing anything.
+
+Order (SEC Appendix M): CSR format and signature (CSR_ERROR); for the ad hoc service, the device
+already has a DS or KA certificate (UNKNOWN_DEVICE); fewer than the threshold of certificates for the
+Device ID (ISSUANCE_ANOMALY, needs manual RA action); eligibility (INELIGIBLE); then signing
+(CA_ERROR when the CA fails: a retry may work). The caller commits the ledger rows and the outcomes
+in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from smki.csr import ValidatedCsr, received_digest, validate
+from smki.devicecsr.gate import DeviceCsrGate, Subscriber
+from smki.errors import ConfigurationError, CsrRejected, IssuanceFailed
+from smki.instance import Instance
+from smki.issuance import IssuedCertificate, ledger_row, request_for
+
+SUCCESS = "SUCCESS"
+UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
+INELIGIBLE = "INELIGIBLE"
+ISSUANCE_ANOMALY = "ISSUANCE_ANOMALY"
+CSR_ERROR = "CSR_ERROR"
+CA_ERROR = "CA_ERROR"
+FORMAT_ERROR = "FORMAT_ERROR"
+WORKFLOW_ERROR = "WORKFLOW_ERROR"
+
+UD_UNKNOWN = "UD:DEV1"
+CA_THRESHOLD = "CA:ANOM1"
+WF_DUPLICATE = "WF:DUP1"
+
+
+@dataclass
+class Verdict:
+    """The fate of one CSR. ``csr`` is set when it decoded; ``issued`` when it was signed."""
+
+    status: str
+    code: str | None = None
+    text: str | None = None
+    csr: ValidatedCsr | None = None
+    manufacturing_flag: bool = False
+    issued: IssuedCertificate | None = None
+    raw_sha256: str | None = None    # of the bytes received, for the CA's record of rejections
+
+    @property
+    def device_id(self) -> str | None:
+        return self.csr.device_id.hex if self.csr and self.csr.device_id else None
+
+
+def csr_error_code(code: str) -> str:
+    """CSR validation's FM:CSRnn (undecodable) is, in these services, a CSR_ERROR: family CR."""
+    return "CR:" + code.split(":", 1)[1] if code.startswith("FM:") else code
+
+
+def assess(instance: Instance, gate: DeviceCsrGate, subscriber: Subscriber, raws: Sequence[str | bytes | None],
+           *, channel: str, threshold: int, require_known_device: bool) -> list[Verdict]:
+    """Run the checks for each CSR (``None`` marks one already decided by the caller)."""
+    verdicts: list[Verdict] = []
+    for raw in raws:
+        if raw is None:
+            verdicts.append(Verdict(WORKFLOW_ERROR))
+            continue
+        try:
+            csr = validate(raw, instance.policies, "device")
+        except CsrRejected as rejection:
+            verdicts.append(Verdict(CSR_ERROR, csr_error_code(rejection.code), rejection.message,
+                                    raw_sha256=received_digest(raw)))
+            continue
+        verdicts.append(Verdict(SUCCESS, csr=csr))
+    candidates = [v for v in verdicts if v.status == SUCCESS]
+    counts = dict(gate.device_certificate_counts([v.device_id for v in candidates if v.device_id]))
+    for verdict in candidates:
+        device = verdict.device_id or ""
+        have = counts.get(device, 0)
+        if require_known_device and not gate.known_device(device):
+            verdict.status, verdict.code = UNKNOWN_DEVICE, UD_UNKNOWN
+            verdict.text = (f"device {device} has no Device Certificate yet; the ad hoc service only replaces "
+                            "a certificate of a known device. Use the batched service for a new device.")
+            continue
+        if have >= threshold:
+            verdict.status, verdict.code = ISSUANCE_ANOMALY, CA_THRESHOLD
+            verdict.text = (f"device {device} already has {have} Device Certificates; the limit is "
+                            f"{threshold}. The service desk must raise the threshold before more are issued.")
+            continue
+        assert verdict.csr is not None
+        decision = gate.decide(subscriber, verdict.csr, channel)
+        verdict.manufacturing_flag = decision.manufacturing_flag
+        if not decision.allowed:
+            verdict.status, verdict.code = decision.status, decision.code
+            verdict.text = f"not eligible: {decision.rule}."
+            continue
+        counts[device] = have + 1  # a later CSR of the same chunk counts this one
+    return verdicts
+
+
+def sign(instance: Instance, verdicts: Sequence[Verdict], *, channel: str,
+         requested_by: str) -> list[dict[str, Any]]:
+    """Sign every SUCCESS verdict; return the ledger rows to commit. A CA failure marks that CSR CA_ERROR."""
+    ca = instance.ca
+    issuer = instance.policies.environment.ca_names[ca.issuer_of("device")]
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for verdict in verdicts:
+        if verdict.status != SUCCESS or verdict.csr is None:
+            continue
+        request = request_for(verdict.csr)
+        try:
+            certificate = ca.issue(request, now=now)
+        except (IssuanceFailed, ConfigurationError) as failure:
+            verdict.status, verdict.code = CA_ERROR, failure.code if failure.code.startswith("CA:") else "CA:E500"
+            verdict.text = f"the CA could not sign: {failure.message} Retry later."
+            continue
+        row = ledger_row(certificate, request, issuer_name=issuer, channel=channel, requested_by=requested_by,
+                         csr_sha256=verdict.csr.sha256, now=now)
+        rows.append(row)
+        verdict.issued = IssuedCertificate(certificate, row["certificate_der"], row["serial"], "device",
+                                           verdict.csr)
+    return rows
+
+
+def rejection_rows(verdicts: Sequence[Verdict], *, channel: str, requested_by: str) -> list[dict[str, Any]]:
+    """The CA's record of CSRs refused as CSRs (csr_rejection), written with the outcomes."""
+    now = dt.datetime.now(dt.UTC)
+    return [{"received_at": now, "channel": channel, "requested_by": requested_by, "csr_sha256": v.raw_sha256,
+             "code": v.code, "message": v.text} for v in verdicts if v.status == CSR_ERROR and v.raw_sha256]

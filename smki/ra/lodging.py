@@ -1,0 +1,95 @@
+"""The RA's port to the SMKI Repository (RA -> repository is the allowed direction).
+
+The Repository area owns storage and publication; the RA only calls ``lodge`` and ``revoke`` on
+``repository.store.CertificateRepository`` and the user/API-key functions of ``repository.access``.
+When the Repository package does not provide them (an install without it), the RA still works and says
+so in its answers: certificates are then served from the CA's issuance ledger only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+from typing import Any, Protocol
+
+from smki.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class CertificateLodge(Protocol):
+    available: bool
+
+    def lodge(self, der: bytes, *, manufacturing_flag: bool, lodged_by: str) -> None: ...
+
+    def revoke(self, serial: str, *, reason: str, at: dt.datetime, requested_by: str) -> None: ...
+
+
+class RepositoryLodge:
+    available = True
+
+    def __init__(self, repository: Any) -> None:
+        self.repository = repository
+
+    def lodge(self, der: bytes, *, manufacturing_flag: bool, lodged_by: str) -> None:
+        self.repository.lodge(der, status="I", manufacturing_flag=manufacturing_flag, lodged_by=lodged_by)
+
+    def revoke(self, serial: str, *, reason: str, at: dt.datetime, requested_by: str) -> None:
+        self.repository.revoke(serial, reason, at, requested_by)
+
+
+class NoRepository:
+    """Stands in when the Repository package offers no store: nothing is published."""
+
+    available = False
+
+    def lodge(self, der: bytes, *, manufacturing_flag: bool, lodged_by: str) -> None:
+        log.warning("no Repository store installed: certificate not lodged")
+
+    def revoke(self, serial: str, *, reason: str, at: dt.datetime, requested_by: str) -> None:
+        log.warning("no Repository store installed: revocation of %s not published", serial)
+
+
+def _optional(module: str) -> Any | None:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def lodge_for(database: Database) -> CertificateLodge:
+    store = _optional("repository.store")
+    if store is None or not hasattr(store, "CertificateRepository"):
+        return NoRepository()
+    return RepositoryLodge(store.CertificateRepository(database))
+
+
+def repository_holder(organisation_name: str | None, person_id: int) -> str:
+    """How the RA names a person to the Repository (one name for issuing and for revoking)."""
+    return f"party:{organisation_name or 'none'}/person:{person_id}"
+
+
+class RepositoryAccess:
+    """Repository users and API keys: held by the Repository area, issued and revoked by the RA. Calls run
+    in the Repository's own transactions, so the RA makes them after its own unit of work commits."""
+
+    def __init__(self, database: Database) -> None:
+        module = _optional("repository.access")
+        self.access = module.RepositoryAccess(database) if module and hasattr(module, "RepositoryAccess") else None
+
+    @property
+    def available(self) -> bool:
+        return self.access is not None
+
+    def issue_api_key(self, holder: str) -> str | None:
+        return self.access.issue_api_key(holder) if self.access else None
+
+    def create_user(self, username: str, password: str, holder: str) -> bool:
+        if self.access is None:
+            return False
+        self.access.create_user(username, password, holder)
+        return True
+
+    def revoke_all(self, holder: str) -> int:
+        return int(self.access.revoke_all(holder)) if self.access else 0

@@ -1,0 +1,82 @@
+"""The RA's web front end: the JSON API (``/api/v1/ra``) and the portal (``/portal``). Both only parse
+and authenticate, then hand over to :mod:`smki.ra`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from smki.errors import SmkiError
+from smki.ra.identity import Principal
+from smki.ra.service import RegistrationAuthority
+
+STATUS_BY_FAMILY = {"FM": 400, "CR": 422, "IN": 403, "UD": 404, "WF": 409, "AU": 401, "AZ": 403, "CA": 500}
+
+
+def status_for(error: SmkiError) -> int:
+    if error.code in ("WF:FRM07", "WF:CRT01", "WF:REG01", "FM:FRM02"):
+        return 404
+    return STATUS_BY_FAMILY.get(error.family, 400)
+
+
+def authority() -> RegistrationAuthority:
+    """One RA per application (it caches the CA and the policy files)."""
+    app: Flask = current_app  # type: ignore[assignment]
+    if "smki_ra" not in app.extensions:
+        app.extensions["smki_ra"] = RegistrationAuthority(app.config["SMKI_INSTANCE"])
+    return app.extensions["smki_ra"]
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return None
+
+
+def client_certificate() -> bytes | None:
+    """The TLS client certificate, as the WSGI server passes it: werkzeug's ``SSL_CLIENT_CERT`` (PEM), or
+    the peer certificate of gunicorn's TLS socket."""
+    pem = request.environ.get("SSL_CLIENT_CERT")
+    if pem:
+        return pem.encode() if isinstance(pem, str) else pem
+    sock = request.environ.get("gunicorn.socket")
+    getpeercert = getattr(sock, "getpeercert", None)
+    if getpeercert is not None:
+        try:
+            der = getpeercert(binary_form=True)
+        except ValueError:
+            return None
+        return der or None
+    return None
+
+
+def caller(optional: bool = False) -> Principal | None:
+    """The authenticated caller: an API token (Bearer), else an IKI client certificate."""
+    ra = authority()
+    token = bearer_token()
+    if token:
+        return ra.authenticate_token(token)
+    certificate = client_certificate()
+    if certificate:
+        return ra.authenticate_certificate(certificate)
+    if optional:
+        return None
+    return ra.authenticate_token(None)  # raises AU:TOK01
+
+
+def problem_body(error: SmkiError) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "about:blank", "title": error.code, "status": status_for(error),
+                            "code": error.code, "detail": error.message}
+    if error.field:
+        body["field"] = error.field
+    if error.details:
+        body["errors"] = [{"code": f.code, "field": f.field, "detail": f.message} for f in error.details]
+    return body
+
+
+def http_problem(error: HTTPException) -> dict[str, Any]:
+    return {"type": "about:blank", "title": f"HT:{error.code}", "status": error.code, "code": f"HT:{error.code}",
+            "detail": error.description or error.name}

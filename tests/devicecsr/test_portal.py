@@ -1,0 +1,143 @@
+"""Portal batch upload: a zip of .csr files in, a zip of .crt files and a .txt report out."""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+import zipfile
+from collections.abc import Iterator
+
+import pytest
+from cryptography import x509
+from sqlalchemy import func, select
+
+from smki.devicecsr.gate import LedgerGate, Subscriber
+from smki.devicecsr.models import DeviceCsrBatch
+from tests.devicecsr.conftest import OWNED_DEVICE, SUPPLIER, bad_signature_b64, csr_b64
+
+UPLOAD = "/portal/device-csr-batches"
+
+
+def pem(b64: str) -> bytes:
+    return f"-----BEGIN CERTIFICATE REQUEST-----\n{b64}\n-----END CERTIFICATE REQUEST-----\n".encode()
+
+
+def make_zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def upload(client, data: bytes, name: str = "meters-0001.zip"):  # type: ignore[no-untyped-def]
+    return client.post(UPLOAD, data={"archive": (io.BytesIO(data), name)}, headers={"X-SMKI-Client": "supplier"},
+                       content_type="multipart/form-data")
+
+
+def test_the_result_zip_has_a_crt_per_issued_csr_and_a_report_line_per_csr(client, runtime, instance):
+    files = {"meter-a.csr": pem(csr_b64(0x00DB000000009001)),
+             "meter-b.csr": base64.b64decode(csr_b64(0x00DB000000009002, "keyAgreement")),  # DER
+             "meter-c.csr": pem(bad_signature_b64(0x00DB000000009003)),
+             "meter-d.csr": csr_b64(OWNED_DEVICE).encode()}                                   # bare base64
+    response = upload(client, make_zip(files))
+    assert response.status_code == 303
+    page = response.headers["Location"]
+    assert b"PENDING" in client.get(page, headers={"X-SMKI-Client": "supplier"}).data
+
+    runtime.jobs.run_pending()
+
+    status_page = client.get(page, headers={"X-SMKI-Client": "supplier"}).data.decode()
+    assert "COMPLETED" in status_page and "meters-0001-response.zip" in status_page
+    result = client.get(f"{page}/meters-0001-response.zip", headers={"X-SMKI-Client": "supplier"})
+    assert result.status_code == 200 and result.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(result.data))
+    assert sorted(archive.namelist()) == ["meter-a.crt", "meter-b.crt", "meters-0001-response.txt"]
+    for name in ("meter-a", "meter-b"):
+        certificate = x509.load_pem_x509_certificate(archive.read(f"{name}.crt"))
+        certificate.verify_directly_issued_by(instance.hierarchy.certificate("issuing_dca"))
+    report = archive.read("meters-0001-response.txt").decode().splitlines()
+    assert report == ["00DB000000009001,meter-a.csr,success,-", "00DB000000009002,meter-b.csr,success,-",
+                      "-,meter-c.csr,error,CR:CSR15", f"{OWNED_DEVICE},meter-d.csr,ineligible,IN:STATE1"]
+
+
+@pytest.mark.parametrize(("files", "code", "phrase"), [
+    ({"dir/meter.csr": b"x"}, "FM:AA1", "folder"),
+    ({"meter.txt": b"x"}, "FM:AA1", "not a .csr file"),
+    ({"meter.csr": b"x" * 70_000}, "FM:AA1", "a CSR is at most"),
+    ({}, "FM:AA1", "no .csr files"),
+])
+def test_a_bad_zip_is_refused_with_its_code_and_nothing_is_stored(client, instance, files, code, phrase):
+    response = upload(client, make_zip(files))
+
+    assert response.status_code == 400
+    assert code in response.data.decode() and phrase in response.data.decode()
+    with instance.database.session() as session:
+        assert session.scalar(select(func.count()).select_from(DeviceCsrBatch)) == 0
+
+
+def test_duplicate_names_and_non_zips_are_refused(client, instance):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("meter.csr", b"a")
+        with pytest.warns(UserWarning):
+            archive.writestr("meter.csr", b"b")
+    assert "appears twice" in upload(client, buffer.getvalue()).data.decode()
+    assert "not a readable zip" in upload(client, b"PK-but-not-really").data.decode()
+
+
+def test_too_many_csrs_is_fm_aa2(make_runtime, app_for):
+    client = app_for(make_runtime(max_batch_csrs=3)).test_client()
+    response = upload(client, make_zip({f"m{n}.csr": b"x" for n in range(4)}))
+    assert response.status_code == 400 and "FM:AA2" in response.data.decode()
+
+
+class PortalGate(LedgerGate):
+    """The browser stands for an ARO whose IKI token the (absent) TLS front end has verified."""
+
+    def authenticate(self, request):  # type: ignore[no-untyped-def]
+        return SUPPLIER
+
+
+@pytest.fixture
+def portal_server(instance, make_runtime, app_for) -> Iterator[tuple[str, object]]:  # type: ignore[no-untyped-def]
+    from werkzeug.serving import make_server
+
+    runtime = make_runtime()
+    runtime.gate = PortalGate(instance.database, {"s": Subscriber("P-IS", frozenset({"IS"}), True, "s")})
+    server = make_server("127.0.0.1", 0, app_for(runtime), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", runtime
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.mark.browser
+def test_an_aro_uploads_a_zip_in_the_browser_and_downloads_the_result(browser, portal_server, tmp_path):
+    import urllib.request
+
+    from selenium.webdriver.common.by import By
+
+    base, runtime = portal_server
+    archive = tmp_path / "rollout-7.zip"
+    archive.write_bytes(make_zip({"m1.csr": pem(csr_b64(0x00DB00000000A001)),
+                                  "m2.csr": pem(csr_b64(0x00DB00000000A002))}))
+    browser.get(f"{base}{UPLOAD}")
+    assert browser.find_element(By.CSS_SELECTOR, "label[for=archive]").text == "Zip file of CSRs"
+    browser.find_element(By.ID, "archive").send_keys(str(archive))
+    browser.find_element(By.ID, "upload").click()
+    assert browser.find_element(By.ID, "status").text == "PENDING"
+
+    runtime.jobs.run_pending()
+    browser.refresh()
+
+    assert browser.find_element(By.ID, "status").text == "COMPLETED"
+    link = browser.find_element(By.ID, "download")
+    assert link.text == "Download rollout-7-response.zip"
+    with urllib.request.urlopen(link.get_attribute("href"), timeout=10) as response:
+        names = sorted(zipfile.ZipFile(io.BytesIO(response.read())).namelist())
+    assert names == ["m1.crt", "m2.crt", "rollout-7-response.txt"]
