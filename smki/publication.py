@@ -150,7 +150,7 @@ def extracts_directory(instance: Instance) -> Path:
 @dataclass
 class PublicationScheduler:
     """Runs publication, the expiry sweep and the extracts in the background (APScheduler), out of every
-    request path. One per deployment: ``smki serve`` starts it in the gunicorn master."""
+    request path. One per deployment: ``smki serve`` runs it as a companion process (``smki repository publisher``)."""
 
     instance: Instance
 
@@ -201,10 +201,3 @@ class PublicationScheduler:
 
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=False)
-
-
-def start_scheduler_in_master(_server: object) -> None:
-    """A gunicorn ``when_ready`` hook: one scheduler for the deployment, in the master process."""
-    instance = Instance.from_env()
-    instance.database.migrate()
-    PublicationScheduler(instance).start()

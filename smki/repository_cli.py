@@ -32,12 +32,12 @@ def _instance() -> Instance:
 
 
 def serve_options(instance: Instance, host: str, port: int, dccboxed: bool) -> dict[str, Any]:
-    """Extra gunicorn settings for ``smki serve``: the publication scheduler in the master process, and
+    """What ``smki serve`` adds for the Repository: the publication scheduler as a companion process, and
     with ``--dccboxed`` a second bind on the DCC Boxed port and the compatibility setting on."""
     from repository.settings import load_repository_settings
-    from smki.publication import start_scheduler_in_master
+    from smki.web.server import smki_command
 
-    options: dict[str, Any] = {"when_ready": start_scheduler_in_master}
+    options: dict[str, Any] = {"companions": [smki_command("repository", "publisher")]}
     if dccboxed:
         os.environ["SMKI_DCCBOXED"] = "1"  # read by the workers' Repository web service
         boxed_port = int(load_repository_settings(instance.policies.directory).dccboxed["port"])
@@ -177,11 +177,18 @@ def issue_api_key(holder: str, may_lodge_documents: bool) -> None:
 @repository_group.command("publisher")
 def publisher() -> None:
     """Run the publication scheduler in the foreground (when not using ``smki serve``)."""
+    import signal
     import time
 
     from smki.publication import PublicationScheduler
 
-    scheduler = PublicationScheduler(_instance())
+    def stop(_signal: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (from smki serve, or a service manager) stops it as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
+    instance = _instance()
+    instance.database.migrate()
+    scheduler = PublicationScheduler(instance)
     scheduler.start()
     click.echo("publisher running; Ctrl-C stops it")
     try:
