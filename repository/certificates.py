@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from asn1crypto import core
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from repository.errors import RepositoryError
+from smki.ca.asn1 import parse_hardware_module_name
 from smki.eui64 import Eui64
 
 HARDWARE_MODULE_NAME = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.4")
@@ -98,6 +100,11 @@ def _device_id(certificate: x509.Certificate) -> str | None:
     for other in names.get_values_for_type(x509.OtherName):
         if other.type_id != HARDWARE_MODULE_NAME:
             continue
+        try:  # the GBCS shape, read at TLV level (this runs for every certificate of a batch)
+            _hw_type, octets = parse_hardware_module_name(other.value)
+            return octets.hex().upper() if len(octets) == 8 else None
+        except ValueError:
+            pass  # not the GBCS shape: read it as leniently as below
         try:
             module = core.Sequence.load(other.value)
             serial = module[1]
@@ -129,6 +136,12 @@ def _is_ca(certificate: x509.Certificate, key_cert_sign: bool) -> bool:
         return key_cert_sign
 
 
+@lru_cache(maxsize=64)
+def _name_text(name: x509.Name) -> str:
+    """RFC 4514 text of a Name; cached because a batch's certificates share one issuer."""
+    return name.rfc4514_string()
+
+
 def describe(der: bytes) -> CertificateFacts:
     try:
         certificate = x509.load_der_x509_certificate(der)
@@ -145,7 +158,7 @@ def describe(der: bytes) -> CertificateFacts:
         else:
             kind = "organisation"
         facts = CertificateFacts(
-            serial=serial, issuer=certificate.issuer.rfc4514_string(), subject=subject.rfc4514_string(),
+            serial=serial, issuer=_name_text(certificate.issuer), subject=_name_text(subject),
             kind=kind, role=_role(ou_text) if kind in ("organisation", "oca") else None, usage=usage,
             subject_eui=_entity_identifier(subject) if kind == "organisation" else None,
             device_id=device_id if kind == "device" else None,

@@ -58,6 +58,10 @@ def answer(runtime: DeviceCsrRuntime, request: Any, body: bytes) -> AdHocAnswer:
             transaction_id = session.execute(insert(DeviceCsrTransaction).returning(DeviceCsrTransaction.id), [{
                 "party_id": party, "request_id": request_id, "status": status, "error_code": code,
                 "serial": serial, "received_at": received}]).scalar_one()
+            if verdict is not None and verdict.csr is not None:
+                # the RA's record of the decision, in the transaction that commits the ledger row
+                runtime.gate.record(session, subscriber, pipeline.settled([verdict]),  # type: ignore[arg-type]
+                                    channel="adhoc", reference=f"adhoc:{transaction_id}")
             if ledger:
                 record_issuance(session, ledger)
             if rejections:
@@ -93,7 +97,7 @@ def answer(runtime: DeviceCsrRuntime, request: Any, body: bytes) -> AdHocAnswer:
     if verdict.status != pipeline.SUCCESS:
         rejections = pipeline.rejection_rows([verdict], channel="adhoc", requested_by=subscriber.requested_by)
         return reply(verdict.status, request_id=request_id, party=party, code=verdict.code, text=verdict.text,
-                     rejections=rejections)
+                     verdict=verdict, rejections=rejections)
     try:
         ledger = pipeline.sign(instance, [verdict], channel="adhoc", requested_by=subscriber.requested_by)
         if verdict.status != pipeline.SUCCESS:
@@ -105,5 +109,5 @@ def answer(runtime: DeviceCsrRuntime, request: Any, body: bytes) -> AdHocAnswer:
         return reply(pipeline.CA_ERROR, request_id=request_id, party=party, code="CA:E501", text=(
             "the certificate could not be recorded, so none was issued; retry the request."))
     if runtime.on_issued is not None and verdict.issued is not None:
-        runtime.on_issued([verdict.issued])
+        runtime.on_issued([(verdict.issued, verdict.manufacturing_flag)])
     return result

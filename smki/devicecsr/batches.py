@@ -43,7 +43,8 @@ FINAL = (REJECTED, COMPLETED, TAMPERED, FORMAT_ERROR, WORKFLOW_ERROR)
 RETRY_DELAY = dt.timedelta(seconds=5)
 MAX_ATTEMPTS = 5   # a chunk that kills its worker this often is answered CA_ERROR rather than retried forever
 
-OnIssued = Callable[[list[IssuedCertificate]], None]
+# Called after a chunk commits, with each certificate and its ManufacturingFlag (to lodge them).
+OnIssued = Callable[[list[tuple[IssuedCertificate, bool]]], None]
 
 
 class Scheduler(Protocol):
@@ -272,6 +273,9 @@ class BatchService:
                     session.rollback()  # our lease expired and another worker took the chunk
                     log.warning("batch %s chunk %s: lease lost; discarding this attempt", batch_id, chunk)
                     return 0
+                # The RA's record of every decision first, in this same transaction (audit before effect).
+                self.gate.record(session, subscriber, pipeline.settled(verdicts), channel=channel,
+                                 reference=f"batch:{batch_id}:chunk:{chunk}")
                 record_issuance(session, ledger)
                 session.execute(insert(DeviceCsrOutcome), outcomes)
                 if rejections:
@@ -283,7 +287,7 @@ class BatchService:
             self.scheduler.schedule_chunks(batch_id, [chunk])
             return 0
         self.complete_if_done(batch_id)
-        issued = [v.issued for v in verdicts if v.issued is not None]
+        issued = [(v.issued, v.manufacturing_flag) for v in verdicts if v.issued is not None]
         if issued and self.on_issued is not None:
             try:
                 self.on_issued(issued)

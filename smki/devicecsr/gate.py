@@ -3,8 +3,9 @@
 The services parse, count and queue; every decision about *who* is asking and *whether* a Device
 Certificate may be issued to them goes through a :class:`DeviceCsrGate`. ``LedgerGate`` is the
 sandbox's stand-in, answered from the issuance ledger and a small policy file; the RA (``smki.ra``)
-provides the real implementation, wired in through the app config key ``DEVICECSR_GATE`` (web) and
-``SMKI_DEVICECSR_GATE=module:factory`` (worker; the factory takes the :class:`Instance`).
+provides the real implementation (:class:`smki.devicecsr.ra_gate.RaGate`, the default), and another can be
+wired in through the app config key ``DEVICECSR_GATE`` (web) and ``SMKI_DEVICECSR_GATE=module:factory``
+(worker; the factory takes the :class:`Instance`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from smki.csr import ValidatedCsr
 from smki.db import Database
@@ -38,17 +40,23 @@ class Subscriber:
     device_subscriber: bool            # an Authorised Subscriber for Device Certificates
     requested_by: str                  # the system or ARO credential, for the ledger
     for_manufacturer: bool = False     # submitting on behalf of a manufacturer (ManufacturingFlag)
+    # The gate's own reference to the credential, so a batch decided later (by a worker) is decided for
+    # the same person, and refused if their credentials were withdrawn meanwhile.
+    credential: str | None = None
+    manufacturer: str | None = None    # the manufacturer submitted for, when for_manufacturer
 
     def to_json(self) -> str:
         return json.dumps({"party_id": self.party_id, "user_roles": sorted(self.user_roles),
                            "device_subscriber": self.device_subscriber, "requested_by": self.requested_by,
-                           "for_manufacturer": self.for_manufacturer})
+                           "for_manufacturer": self.for_manufacturer, "credential": self.credential,
+                           "manufacturer": self.manufacturer})
 
     @classmethod
     def from_json(cls, text: str) -> Subscriber:
         data = json.loads(text)
         return cls(data["party_id"], frozenset(data["user_roles"]), bool(data["device_subscriber"]),
-                   data["requested_by"], bool(data.get("for_manufacturer", False)))
+                   data["requested_by"], bool(data.get("for_manufacturer", False)), data.get("credential"),
+                   data.get("manufacturer"))
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,21 @@ class Decision:
     code: str | None = None            # IN:... when refused
     rule: str = ""                     # which rule decided, for people and the audit
     manufacturing_flag: bool = False
+    message: str = ""                  # what the caller can do about a refusal
+
+
+@dataclass(frozen=True)
+class Settled:
+    """One CSR's fate, as the gate records it: the decision (or the earlier check that refused it) and,
+    when issued, the serial."""
+
+    csr: ValidatedCsr
+    status: str
+    code: str | None
+    rule: str
+    message: str
+    manufacturing_flag: bool
+    serial: str | None
 
 
 @runtime_checkable
@@ -85,6 +108,14 @@ class DeviceCsrGate(Protocol):
     def decide(self, subscriber: Subscriber, csr: ValidatedCsr, channel: str) -> Decision:
         """Eligibility (SEC L3.16 and the RAPP): may this subscriber have this Device Certificate
         through this channel (``adhoc``, ``batch`` or ``portal``)?"""
+
+    def decide_many(self, subscriber: Subscriber, csrs: Sequence[ValidatedCsr], channel: str) -> list[Decision]:
+        """:meth:`decide` for a whole chunk, in order (a later CSR for the same device counts the earlier)."""
+
+    def record(self, session: Session, subscriber: Subscriber, settled: Sequence[Settled], *, channel: str,
+               reference: str) -> None:
+        """Record the decisions in ``session``'s transaction, the one that commits the certificates' ledger
+        rows: called before they are written, so no certificate commits without its decision's record."""
 
 
 @dataclass
@@ -160,12 +191,27 @@ class LedgerGate:
                             "Party is its responsible supplier", flag)
         return Decision(True, "SUCCESS", None, "eligible", flag)
 
+    def decide_many(self, subscriber: Subscriber, csrs: Sequence[ValidatedCsr], channel: str) -> list[Decision]:
+        return [self.decide(subscriber, csr, channel) for csr in csrs]
+
+    def record(self, session: Session, subscriber: Subscriber, settled: Sequence[Settled], *, channel: str,
+               reference: str) -> None:
+        """The stand-in keeps no records of its own: the outcomes rows are its record."""
+
+
+def ledger_gate(instance: Instance) -> LedgerGate:
+    """``SMKI_DEVICECSR_GATE=smki.devicecsr.gate:ledger_gate``: the stand-in, for rehearsals without an RA
+    population (callers named by the ``X-SMKI-Client`` header, from policies/device_csr_gate.yaml)."""
+    return LedgerGate.from_instance(instance)
+
 
 def load_gate(instance: Instance) -> DeviceCsrGate:
-    """The gate named by ``SMKI_DEVICECSR_GATE`` (``module:factory(instance)``), else the LedgerGate."""
+    """The gate named by ``SMKI_DEVICECSR_GATE`` (``module:factory(instance)``), else the RA's."""
     target = os.environ.get("SMKI_DEVICECSR_GATE")
     if not target:
-        return LedgerGate.from_instance(instance)
+        from smki.devicecsr.ra_gate import RaGate
+
+        return RaGate(instance)
     module, _, name = target.partition(":")
     factory = getattr(importlib.import_module(module), name)
     return factory(instance)  # type: ignore[no-any-return]

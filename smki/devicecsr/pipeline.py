@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smki.csr import ValidatedCsr, received_digest, validate
-from smki.devicecsr.gate import DeviceCsrGate, Subscriber
+from smki.devicecsr.gate import DeviceCsrGate, Settled, Subscriber
 from smki.errors import ConfigurationError, CsrRejected, IssuanceFailed
 from smki.instance import Instance
 from smki.issuance import IssuedCertificate, ledger_row, request_for
@@ -45,6 +45,7 @@ class Verdict:
     manufacturing_flag: bool = False
     issued: IssuedCertificate | None = None
     raw_sha256: str | None = None    # of the bytes received, for the CA's record of rejections
+    rule: str = ""                   # the check or eligibility rule that settled it, for the RA's record
 
     @property
     def device_id(self) -> str | None:
@@ -73,28 +74,38 @@ def assess(instance: Instance, gate: DeviceCsrGate, subscriber: Subscriber, raws
         verdicts.append(Verdict(SUCCESS, csr=csr))
     candidates = [v for v in verdicts if v.status == SUCCESS]
     counts = dict(gate.device_certificate_counts([v.device_id for v in candidates if v.device_id]))
+    eligible: list[Verdict] = []
     for verdict in candidates:
         device = verdict.device_id or ""
         have = counts.get(device, 0)
         if require_known_device and not gate.known_device(device):
-            verdict.status, verdict.code = UNKNOWN_DEVICE, UD_UNKNOWN
+            verdict.status, verdict.code, verdict.rule = UNKNOWN_DEVICE, UD_UNKNOWN, "device.ad-hoc-replacement"
             verdict.text = (f"device {device} has no Device Certificate yet; the ad hoc service only replaces "
                             "a certificate of a known device. Use the batched service for a new device.")
             continue
-        if have >= threshold:
-            verdict.status, verdict.code = ISSUANCE_ANOMALY, CA_THRESHOLD
-            verdict.text = (f"device {device} already has {have} Device Certificates; the limit is "
-                            f"{threshold}. The service desk must raise the threshold before more are issued.")
-            continue
-        assert verdict.csr is not None
-        decision = gate.decide(subscriber, verdict.csr, channel)
-        verdict.manufacturing_flag = decision.manufacturing_flag
-        if not decision.allowed:
-            verdict.status, verdict.code = decision.status, decision.code
-            verdict.text = f"not eligible: {decision.rule}."
+        # "Fewer than 100 Device Certificates may exist per Device ID": this one would be number have + 1.
+        if have + 1 >= threshold:
+            verdict.status, verdict.code, verdict.rule = ISSUANCE_ANOMALY, CA_THRESHOLD, "device.certificate-limit"
+            verdict.text = (f"device {device} already has {have} Device Certificates; fewer than {threshold} may "
+                            "exist. The service desk must raise the threshold before more are issued.")
             continue
         counts[device] = have + 1  # a later CSR of the same chunk counts this one
+        eligible.append(verdict)
+    # Eligibility last, as the specification orders it, for the whole chunk at once.
+    decisions = gate.decide_many(subscriber, [v.csr for v in eligible if v.csr is not None], channel)
+    for verdict, decision in zip(eligible, decisions, strict=True):
+        verdict.manufacturing_flag, verdict.rule = decision.manufacturing_flag, decision.rule
+        if not decision.allowed:
+            verdict.status, verdict.code = decision.status, decision.code
+            verdict.text = decision.message or f"not eligible: {decision.rule}."
     return verdicts
+
+
+def settled(verdicts: Sequence[Verdict]) -> list[Settled]:
+    """What the gate records: every CSR that decoded, with the rule that settled it and any serial."""
+    return [Settled(v.csr, v.status, v.code, v.rule or ("csr.duplicate" if v.code == WF_DUPLICATE else "issued"),
+                    v.text or "", v.manufacturing_flag, v.issued.serial if v.issued else None)
+            for v in verdicts if v.csr is not None]
 
 
 def sign(instance: Instance, verdicts: Sequence[Verdict], *, channel: str,

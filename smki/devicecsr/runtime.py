@@ -18,12 +18,25 @@ from smki.devicecsr.policy import DeviceCsrPolicy, load_device_csr_policy
 from smki.instance import Instance
 
 
-def load_on_issued() -> OnIssued | None:
-    """``SMKI_DEVICECSR_ON_ISSUED=module:callable``: called with each committed list of certificates
-    (for example to lodge them in the Repository)."""
+def lodge_in_repository(instance: Instance) -> OnIssued:
+    """The default hook: lodge each committed chunk's certificates in the Repository, with their
+    ManufacturingFlag, through the RA (the RA is what lodges into the Repository)."""
+    from smki.ra.lodging import lodge_for
+
+    lodge = lodge_for(instance.database)
+
+    def on_issued(issued: list) -> None:  # type: ignore[type-arg]
+        lodge.lodge_many([(certificate.der, flag) for certificate, flag in issued], lodged_by="device-csr-service")
+
+    return on_issued
+
+
+def load_on_issued(instance: Instance) -> OnIssued:
+    """``SMKI_DEVICECSR_ON_ISSUED=module:callable`` replaces :func:`lodge_in_repository`: called with each
+    committed list of (certificate, ManufacturingFlag)."""
     target = os.environ.get("SMKI_DEVICECSR_ON_ISSUED")
     if not target:
-        return None
+        return lodge_in_repository(instance)
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
@@ -46,7 +59,7 @@ class DeviceCsrRuntime:
               queue: str | None = None, policy: DeviceCsrPolicy | None = None) -> DeviceCsrRuntime:
         policy = policy or load_device_csr_policy(instance.settings.policies_dir)
         chosen_gate = gate if gate is not None else load_gate(instance)
-        hook = on_issued if on_issued is not None else load_on_issued()
+        hook = on_issued if on_issued is not None else load_on_issued(instance)
         huey = build_huey(queue or queue_url(instance))
         jobs = DeviceCsrJobs(huey, lambda scheduler: BatchService(instance, chosen_gate, policy, scheduler, hook))
         return cls(instance, policy, chosen_gate, jobs, LimitCounter(instance.database, policy), hook)

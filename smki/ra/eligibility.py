@@ -38,6 +38,16 @@ class Decision:
     decision_id: int | None = None   # set once recorded
 
 
+@dataclass(frozen=True)
+class DeviceFacts:
+    """What :func:`evaluate_device_csr` would otherwise read for each CSR, read once for a whole batch
+    chunk (one query each instead of three per CSR)."""
+
+    authorised: bool              # the Subscriber of record is an Authorised Subscriber for Device certs
+    existing: int                 # Device Certificates already issued for the Device ID (the ledger)
+    device: Device | None         # what the RA knows of the device's provisioning state
+
+
 def _authorised(session: Session, organisation_id: int, policy: str) -> bool:
     return session.execute(select(Authorisation.id).where(Authorisation.organisation_id == organisation_id,
                                                           Authorisation.policy == policy)).first() is not None
@@ -95,7 +105,8 @@ def evaluate_organisation_csr(session: Session, rules: Eligibility, aro: Appoint
 
 def evaluate_device_csr(session: Session, rules: Eligibility, principal: Principal, aro: Appointed,
                         csr: ValidatedCsr, *, subscriber_id: int | None = None, manufacturer_id: int | None = None,
-                        ad_hoc: bool = False, pending_for_device: int = 0) -> Decision:
+                        ad_hoc: bool = False, pending_for_device: int = 0,
+                        facts: DeviceFacts | None = None) -> Decision:
     """Checks, in order: the Subscriber of record is a Party (never a manufacturer) the ARO acts for and an
     Authorised Subscriber for Device Certificates; a named manufacturer is a known non-Party; for the ad hoc
     service, the caller's User Role and that the device already has a certificate; fewer than the limit of
@@ -119,7 +130,8 @@ def evaluate_device_csr(session: Session, rules: Eligibility, principal: Princip
         return refuse("device.not-a-party", f"{subscriber.name} is not a SEC Party.", subscriber.id)
     if subscriber.id not in aro.acts_for:
         return refuse("device.acts-for", f"you do not act for {subscriber.name}.", subscriber.id)
-    if rules.device_require_authorised and not _authorised(session, subscriber.id, "device"):
+    authorised = facts.authorised if facts is not None else _authorised(session, subscriber.id, "device")
+    if rules.device_require_authorised and not authorised:
         return refuse("device.authorised-subscriber", f"{subscriber.name} is not an Authorised Subscriber for Device "
                       "Certificates.", subscriber.id)
     if manufacturer_id is not None:
@@ -127,7 +139,7 @@ def evaluate_device_csr(session: Session, rules: Eligibility, principal: Princip
         if manufacturer is None or manufacturer.category != "manufacturer":
             return refuse("device.manufacturer-unknown", f"organisation {manufacturer_id} is not a manufacturer "
                           "the RA has recorded.", subscriber.id)
-    existing = device_certificate_count(session, device_id)
+    existing = facts.existing if facts is not None else device_certificate_count(session, device_id)
     if ad_hoc:
         roles = {row for row in session.execute(select(UserIdentifier.user_role).where(
             UserIdentifier.organisation_id == subscriber.id)).scalars()}
@@ -144,7 +156,7 @@ def evaluate_device_csr(session: Session, rules: Eligibility, principal: Princip
         return refuse("device.certificate-limit", f"device {csr.device_id} already has {existing + pending_for_device} "
                       f"certificates; fewer than {limit} may exist per Device ID. The service desk can raise the "
                       "threshold.", subscriber.id)
-    device = session.get(Device, device_id)
+    device = facts.device if facts is not None else session.get(Device, device_id)
     state = device.state if device else DEFAULT_DEVICE_STATE
     allowed_by = rules.provisioning_states.get(state, ())
     permitted = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from smki.db import Database
@@ -25,6 +26,8 @@ class CertificateLodge(Protocol):
 
     def revoke(self, serial: str, *, reason: str, at: dt.datetime, requested_by: str) -> None: ...
 
+    def lodge_many(self, certificates: Sequence[tuple[bytes, bool]], *, lodged_by: str) -> None: ...
+
 
 class RepositoryLodge:
     available = True
@@ -38,6 +41,13 @@ class RepositoryLodge:
     def revoke(self, serial: str, *, reason: str, at: dt.datetime, requested_by: str) -> None:
         self.repository.revoke(serial, reason, at, requested_by)
 
+    def lodge_many(self, certificates: Sequence[tuple[bytes, bool]], *, lodged_by: str) -> None:
+        """(DER, ManufacturingFlag) pairs, lodged in one transaction per flag."""
+        for flag in (False, True):
+            ders = [der for der, manufacturing in certificates if manufacturing is flag]
+            if ders:
+                self.repository.lodge_many(ders, status="I", manufacturing_flag=flag, lodged_by=lodged_by)
+
 
 class NoRepository:
     """Stands in when the Repository package offers no store: nothing is published."""
@@ -49,6 +59,9 @@ class NoRepository:
 
     def revoke(self, serial: str, *, reason: str, at: dt.datetime, requested_by: str) -> None:
         log.warning("no Repository store installed: revocation of %s not published", serial)
+
+    def lodge_many(self, certificates: Sequence[tuple[bytes, bool]], *, lodged_by: str) -> None:
+        log.warning("no Repository store installed: %d certificates not lodged", len(certificates))
 
 
 def _optional(module: str) -> Any | None:

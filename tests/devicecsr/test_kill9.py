@@ -78,7 +78,9 @@ def test_kill_minus_nine_loses_no_csr_and_issues_none_twice(instance, database_u
     batch_id = runtime.batches.submit(SUPPLIER, payload, channel="batch", reference=submission.reference,
                                       csr_count=CSRS)
     env = {**os.environ, "SMKI_INSTANCE": str(instance.settings.instance_dir), "SMKI_DATABASE_URL": database_url,
-           "SMKI_POLICIES": str(_policies(tmp_path)), "SMKI_QUEUE_URL": queue}
+           "SMKI_POLICIES": str(_policies(tmp_path)), "SMKI_QUEUE_URL": queue,
+           # the submitter is the stand-in's, so the workers decide with the stand-in gate too
+           "SMKI_DEVICECSR_GATE": "smki.devicecsr.gate:ledger_gate"}
     log = tmp_path / "worker.log"
     database = instance.database
 

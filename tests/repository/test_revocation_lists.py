@@ -161,6 +161,7 @@ def test_operator_revoke_and_publish_commands(instance, repository, issue, monke
 def test_the_scheduler_runs_publication_sweep_and_extracts_out_of_the_request_path(instance, monkeypatch):
     from smki.publication import PublicationScheduler
     from smki.repository_cli import serve_options
+    from smki.web.server import smki_command
 
     scheduler = PublicationScheduler(instance)
     assert {job.id for job in scheduler.scheduler.get_jobs()} == {
@@ -171,4 +172,6 @@ def test_the_scheduler_runs_publication_sweep_and_extracts_out_of_the_request_pa
 
     monkeypatch.setenv("SMKI_DCCBOXED", "0")  # serve_options sets it; monkeypatch puts it back
     options = serve_options(instance, "127.0.0.1", 8080, dccboxed=True)
-    assert options["bind"] == ["127.0.0.1:8080", "127.0.0.1:8083"] and callable(options["when_ready"])
+    assert options["bind"] == ["127.0.0.1:8080", "127.0.0.1:8083"]
+    # the scheduler runs as a companion process of smki serve, not in the request path nor the master
+    assert options["companions"] == [smki_command("repository", "publisher")]
