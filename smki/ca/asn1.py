@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from asn1crypto import core, parser
 
 # RFC 4108 id-on-hardwareModuleName, and RFC 5934 id-pe-wrappedApexContinKey
@@ -39,7 +41,13 @@ def parse_hardware_module_name(der: bytes) -> tuple[str, bytes]:
     serial_class, _m, serial_tag, _h, serial, _t = parser.parse(serial_tlv, strict=True)
     if serial_class != 0 or serial_tag != 4:
         raise ValueError("hwSerialNum must be an OCTET STRING")
-    return core.ObjectIdentifier.load(oid_tlv, strict=True).dotted, serial
+    return _dotted(oid_tlv), serial
+
+
+@lru_cache(maxsize=32)
+def _dotted(oid_tlv: bytes) -> str:
+    """Dotted text of an encoded OID; cached, because every Device CSR of an environment has the same hwType."""
+    return core.ObjectIdentifier.load(oid_tlv, strict=True).dotted
 
 
 def wrapped_apex_contingency_key(wrap_algorithm: str, wrapped: bytes) -> bytes:

@@ -5,6 +5,7 @@ SMKI_TEST_POSTGRES_URL, on PostgreSQL (queue in the same database)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -48,8 +50,25 @@ def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def _kill(worker: subprocess.Popen[bytes]) -> None:
-    os.killpg(worker.pid, signal.SIGKILL)  # the consumer and its worker processes, mid-whatever
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGKILL)  # the consumer and its worker processes, mid-whatever
     worker.wait()
+
+
+@pytest.fixture
+def start_worker() -> Iterator[Callable[[dict[str, str], Path], subprocess.Popen[bytes]]]:
+    """Starts ``smki worker`` processes and kills whatever is left of them when the test ends, however it
+    ends: a failed wait must not leave workers running into the rest of the suite."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        started.append(_start_worker(env, log))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        with contextlib.suppress(ProcessLookupError):
+            _kill(worker)
 
 
 def _progress(database, batch_id: int) -> tuple[str, int]:  # type: ignore[no-untyped-def]
@@ -69,7 +88,7 @@ def _wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slow
-def test_kill_minus_nine_loses_no_csr_and_issues_none_twice(instance, database_url, tmp_path):
+def test_kill_minus_nine_loses_no_csr_and_issues_none_twice(instance, database_url, tmp_path, start_worker):
     rng = random.Random()
     queue = queue_url(instance)
     runtime = DeviceCsrRuntime.build(instance, gate=LedgerGate(instance.database), queue=queue)
@@ -85,18 +104,18 @@ def test_kill_minus_nine_loses_no_csr_and_issues_none_twice(instance, database_u
     database = instance.database
 
     interrupted = []
-    worker = _start_worker(env, log)
+    worker = start_worker(env, log)
     _wait_for(lambda: _progress(database, batch_id)[0] != "PENDING", "parsing to start")
     _kill(worker)  # at once: usually inside parsing, or just after it
     interrupted.append(_progress(database, batch_id))
     for _ in range(KILLS - 1):
-        worker = _start_worker(env, log)
+        worker = start_worker(env, log)
         _status, done = _progress(database, batch_id)
         target = rng.randint(done + 1, done + (CSRS - done) // 3)
         _wait_for(lambda target=target: _progress(database, batch_id)[1] >= target, f"{target} outcomes")
         _kill(worker)
         interrupted.append(_progress(database, batch_id))
-    worker = _start_worker(env, log)
+    worker = start_worker(env, log)
     try:
         _wait_for(lambda: _progress(database, batch_id)[0] == "COMPLETED", "the batch to complete")
     finally:
