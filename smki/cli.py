@@ -80,10 +80,13 @@ def ca_issue(csr_file: Path, out: Path | None, kind: str | None, operator: str |
               "on port 8083 and accept DCC Boxed's default API key.")
 @click.option("--tls", is_flag=True, help="Serve HTTPS with a server certificate from the sandbox IKI CA and accept "
               "IKI client certificates (mutual TLS) for ARO and system authentication.")
-def serve(host: str, port: int, workers: int, dccboxed: bool, tls: bool) -> None:
-    """Run the sandbox's web service (initialising the instance on first start)."""
+@click.option("--worker/--no-worker", "device_worker", default=True, show_default=True,
+              help="Run one Device CSR batch worker beside the web service (--no-worker when workers run elsewhere).")
+def serve(host: str, port: int, workers: int, dccboxed: bool, tls: bool, device_worker: bool) -> None:
+    """Run the sandbox's web service (initialising the instance on first start), with its CRL publisher
+    and a Device CSR batch worker beside it."""
     from smki.bootstrap import initialise
-    from smki.web.server import run
+    from smki.web.server import run, smki_command
 
     instance = Instance.from_env()
     try:
@@ -95,8 +98,10 @@ def serve(host: str, port: int, workers: int, dccboxed: bool, tls: bool) -> None
     from smki.ra.iki import tls_options  # mutual TLS with IKI client certificates
     from smki.repository_cli import serve_options  # the repository's publisher and DCC Boxed port
 
-    run(host=host, port=port, workers=workers, **serve_options(instance, host, port, dccboxed),
-        **(tls_options(instance, host) if tls else {}))
+    options = serve_options(instance, host, port, dccboxed)
+    if device_worker:  # batches are processed as soon as they arrive, with no second command to remember
+        options["companions"] = [*options.get("companions", []), smki_command("worker", "--workers", "1")]
+    run(host=host, port=port, workers=workers, **options, **(tls_options(instance, host) if tls else {}))
 
 
 main.add_command(__import__("smki.lint.cli", fromlist=["lint_command"]).lint_command)  # smki lint

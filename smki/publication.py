@@ -197,6 +197,11 @@ class PublicationScheduler:
             log.exception("delta extract failed")
 
     def start(self) -> None:
+        # The Repository holds the instance's own OCA, DCA and Recovery certificates from the first start
+        # (idempotent), so a new sandbox's repository is complete without an operator step.
+        lodged = lodge_hierarchy(self.instance)
+        if lodged:
+            log.info("lodged %d CA certificates in the Repository", lodged)
         self.scheduler.start()
 
     def shutdown(self) -> None:

@@ -39,6 +39,11 @@ def test_the_publisher_companion_publishes_and_stops_cleanly_on_sigterm(instance
                 published = session.query(PublishedRevocationList).count()
             time.sleep(0.2)
         assert published == 2  # the first CRL and ARL, at start-up
+        from repository.store import CertificateRepository
+
+        repository = CertificateRepository(instance.database)
+        for name in ("root_oca", "issuing_oca", "root_dca", "issuing_dca", "recovery"):  # lodged at start
+            assert repository.get(f"{instance.hierarchy.certificate(name).serial_number:032X}") is not None
     finally:
         process.terminate()
         _out, err = process.communicate(timeout=15)
