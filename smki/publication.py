@@ -166,6 +166,9 @@ class PublicationScheduler:
         self.scheduler.add_job(self.expiry_sweep, "interval", id="expiry-sweep",
                                minutes=int(publication["expiry_sweep_minutes"]),
                                next_run_time=dt.datetime.now(dt.UTC))
+        self.scheduler.add_job(self.lodging_reconcile, "interval", id="lodging-reconcile",
+                               minutes=int(publication.get("reconcile_minutes", 10)),
+                               next_run_time=dt.datetime.now(dt.UTC))
         self.scheduler.add_job(self.full_extract, "cron", id="extract-full", **extracts["full"])
         self.scheduler.add_job(self.delta_extract, "cron", id="extract-delta", **extracts["delta"])
 
@@ -174,6 +177,17 @@ class PublicationScheduler:
             publish_if_due(self.instance)
         except Exception:  # a failed run is logged and retried at the next interval
             log.exception("publication check failed")
+
+    def lodging_reconcile(self) -> None:
+        """Lodge released certificates that issuance did not get into the Repository (a process stopped
+        between the two), looking back over ``reconcile_window_hours``."""
+        from smki.ra.lodging import lodge_unlodged
+
+        window = int(repository_settings(self.instance).publication.get("reconcile_window_hours", 48))
+        try:
+            lodge_unlodged(self.instance.database, dt.datetime.now(dt.UTC) - dt.timedelta(hours=window))
+        except Exception:
+            log.exception("lodging reconciliation failed")
 
     def expiry_sweep(self) -> None:
         try:

@@ -106,3 +106,46 @@ class RepositoryAccess:
 
     def revoke_all(self, holder: str) -> int:
         return int(self.access.revoke_all(holder)) if self.access else 0
+
+
+# Channels whose ledger rows are released by definition: the operator's own issuance, and the CA's.
+RELEASED_BY_CHANNEL = ("operator", "bootstrap")
+# Decision statuses meaning the issuance was audited and the certificate released (or due to be).
+RELEASED_STATUSES = ("issued", "released")
+
+
+def lodge_unlodged(database: Database, since: dt.datetime) -> int:
+    """Lodge every released Organisation or Device certificate issued since ``since`` that the Repository
+    lacks; returns how many. Lodging follows issuance outside its transaction, so a process stopped in
+    between (a killed worker, a failed lodge) leaves a gap this closes. A certificate the RA never released
+    (no audited issuance: decision still ``approved``) is left out, as ``smki audit verify`` reports it."""
+    from sqlalchemy import select
+
+    from repository.models import RepositoryCertificate
+    from smki.models import IssuanceRecord
+    from smki.ra.models import CsrDecision
+
+    with database.session() as session:
+        ledger = session.execute(select(IssuanceRecord.serial, IssuanceRecord.channel, IssuanceRecord.certificate_der)
+                                 .where(IssuanceRecord.issued_at >= since,
+                                        IssuanceRecord.profile.in_(("organisation", "device")))).all()
+        present: set[str] = set()
+        decided: dict[str, tuple[str, bool]] = {}
+        for start in range(0, len(ledger), 900):  # under every driver's bound-parameter limit
+            serials = [row.serial for row in ledger[start:start + 900]]
+            present.update(session.execute(select(RepositoryCertificate.serial)
+                                           .where(RepositoryCertificate.serial.in_(serials))).scalars())
+            decided.update({serial: (status, flag) for serial, status, flag in session.execute(
+                select(CsrDecision.serial, CsrDecision.status, CsrDecision.manufacturing_flag)
+                .where(CsrDecision.serial.in_(serials)))})
+    missing: list[tuple[bytes, bool]] = []
+    for row in ledger:
+        if row.serial in present:
+            continue
+        status, flag = decided.get(row.serial, ("", False))
+        if row.channel in RELEASED_BY_CHANNEL or status in RELEASED_STATUSES:
+            missing.append((row.certificate_der, flag))
+    if missing:
+        lodge_for(database).lodge_many(missing, lodged_by="ra:reconcile")
+        log.info("lodged %d released certificates the Repository lacked", len(missing))
+    return len(missing)

@@ -165,7 +165,7 @@ def test_the_scheduler_runs_publication_sweep_and_extracts_out_of_the_request_pa
 
     scheduler = PublicationScheduler(instance)
     assert {job.id for job in scheduler.scheduler.get_jobs()} == {
-        "publication-check", "expiry-sweep", "extract-full", "extract-delta"}
+        "publication-check", "expiry-sweep", "lodging-reconcile", "extract-full", "extract-delta"}
     scheduler.publication_check()  # what the interval job runs: nothing published yet, so both lists
     lists = RevocationLists(instance.database)
     assert lists.latest("crl").number == 1 and lists.latest("arl").number == 1
