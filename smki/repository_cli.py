@@ -97,34 +97,35 @@ def extract() -> None:
     """Make extracts (zip with manifest and hashes)."""
 
 
-@extract.command("full")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder (default: the instance's).")
-def extract_full(out: Path | None) -> None:
-    """Make a full extract of every record."""
+def _make_extract(kind: str, out: Path | None) -> None:
     from repository.extracts import ExtractWriter
     from smki.publication import certificate_repository, extracts_directory
 
     instance = _instance()
+    writer = ExtractWriter(certificate_repository(instance), out or extracts_directory(instance))
     try:
-        made = ExtractWriter(certificate_repository(instance), out or extracts_directory(instance)).full()
+        made = writer.full() if kind == "full" else writer.delta()
     except SmkiError as error:
         _fail(error)
     click.echo(f"{made.path} ({made.records} records, sha256 {made.sha256})")
+
+
+_OUT = click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+                    help="Folder (default: the instance's).")
+
+
+@extract.command("full")
+@_OUT
+def extract_full(out: Path | None) -> None:
+    """Make a full extract of every record."""
+    _make_extract("full", out)
 
 
 @extract.command("delta")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder (default: the instance's).")
+@_OUT
 def extract_delta(out: Path | None) -> None:
     """Make a delta of every change since the previous extract."""
-    from repository.extracts import ExtractWriter
-    from smki.publication import certificate_repository, extracts_directory
-
-    instance = _instance()
-    try:
-        made = ExtractWriter(certificate_repository(instance), out or extracts_directory(instance)).delta()
-    except SmkiError as error:
-        _fail(error)
-    click.echo(f"{made.path} ({made.records} records, sha256 {made.sha256})")
+    _make_extract("delta", out)
 
 
 @repository_group.command("sync")

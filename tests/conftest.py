@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -124,20 +125,27 @@ def chromium() -> Iterator[object]:
         driver.quit()
 
 
-@pytest.fixture
-def live_server(instance: Instance) -> Iterator[str]:
-    """The sandbox's Flask app served on a free loopback port for the test; yields its base URL."""
+@contextmanager
+def serving(app: object, **options: object) -> Iterator[int]:
+    """Serve a WSGI app on a free loopback port in a thread for the duration; yields the port."""
     import threading
 
     from werkzeug.serving import make_server
 
-    from smki.web import create_app
-
-    server = make_server("127.0.0.1", 0, create_app(instance), threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, **options)  # type: ignore[arg-type]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield server.server_port
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(instance: Instance) -> Iterator[str]:
+    """The sandbox's Flask app served on a free loopback port for the test; yields its base URL."""
+    from smki.web import create_app
+
+    with serving(create_app(instance)) as port:
+        yield f"http://127.0.0.1:{port}"

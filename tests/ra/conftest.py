@@ -112,13 +112,7 @@ def auth(member: Member | None) -> dict[str, str]:
 @pytest.fixture
 def live_server(app):  # type: ignore[no-untyped-def]
     """The application served by werkzeug on 127.0.0.1 and a free port, in a thread."""
-    import threading
+    from tests.conftest import serving
 
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+    with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"

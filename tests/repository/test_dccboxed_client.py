@@ -11,13 +11,13 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from werkzeug.serving import make_server
+
+from tests.conftest import serving
 
 CLIENT = "@smartdcc/dccboxed-keystore@0.4.2"
 SUPPLIER = "90-B3-D5-1F-30-01-00-00"
@@ -65,14 +65,8 @@ def dccboxed_client() -> Path:
 @pytest.fixture
 def boxed_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     app.config["SMKI_DCCBOXED"] = True  # accept DCC Boxed's published default API key, as --dccboxed does
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serving(app) as port:
+        yield f"127.0.0.1:{port}"
 
 
 @pytest.mark.slow
