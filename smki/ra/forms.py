@@ -412,8 +412,6 @@ def repository_credentials(ra: RegistrationAuthority, holder: str, username: str
     import secrets as random
 
     access = ra.repository_access
-    if not access.available:
-        return {}
     password = random.token_urlsafe(18)
     access.create_user(username, password, holder)
     return {"repository_api_key": access.issue_api_key(holder), "repository_username": username,

@@ -1,19 +1,19 @@
 """The RA's port to the SMKI Repository (RA -> repository is the allowed direction).
 
-The Repository area owns storage and publication; the RA only calls ``lodge`` and ``revoke`` on
-``repository.store.CertificateRepository`` and the user/API-key functions of ``repository.access``.
-When the Repository package does not provide them (an install without it), the RA still works and says
-so in its answers: certificates are then served from the CA's issuance ledger only.
+The Repository area owns storage and publication; the RA only calls ``lodge``, ``lodge_many`` and
+``revoke`` on ``repository.store.CertificateRepository`` and the user/API-key functions of
+``repository.access``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
+from repository.access import RepositoryAccess as _RepositoryAccess
+from repository.store import CertificateRepository
 from smki.db import Database
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,9 @@ class CertificateLodge(Protocol):
 
 
 class RepositoryLodge:
-    available = True
+    available = True  # a lodge a test replaces may say otherwise; the API reports it per release
 
-    def __init__(self, repository: Any) -> None:
+    def __init__(self, repository: CertificateRepository) -> None:
         self.repository = repository
 
     def lodge(self, der: bytes, *, manufacturing_flag: bool, lodged_by: str) -> None:
@@ -49,33 +49,8 @@ class RepositoryLodge:
                 self.repository.lodge_many(ders, status="I", manufacturing_flag=flag, lodged_by=lodged_by)
 
 
-class NoRepository:
-    """Stands in when the Repository package offers no store: nothing is published."""
-
-    available = False
-
-    def lodge(self, der: bytes, *, manufacturing_flag: bool, lodged_by: str) -> None:
-        log.warning("no Repository store installed: certificate not lodged")
-
-    def revoke(self, serial: str, *, reason: str, at: dt.datetime, requested_by: str) -> None:
-        log.warning("no Repository store installed: revocation of %s not published", serial)
-
-    def lodge_many(self, certificates: Sequence[tuple[bytes, bool]], *, lodged_by: str) -> None:
-        log.warning("no Repository store installed: %d certificates not lodged", len(certificates))
-
-
-def _optional(module: str) -> Any | None:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 def lodge_for(database: Database) -> CertificateLodge:
-    store = _optional("repository.store")
-    if store is None or not hasattr(store, "CertificateRepository"):
-        return NoRepository()
-    return RepositoryLodge(store.CertificateRepository(database))
+    return RepositoryLodge(CertificateRepository(database))
 
 
 def repository_holder(organisation_name: str | None, person_id: int) -> str:
@@ -88,24 +63,16 @@ class RepositoryAccess:
     in the Repository's own transactions, so the RA makes them after its own unit of work commits."""
 
     def __init__(self, database: Database) -> None:
-        module = _optional("repository.access")
-        self.access = module.RepositoryAccess(database) if module and hasattr(module, "RepositoryAccess") else None
+        self.access = _RepositoryAccess(database)
 
-    @property
-    def available(self) -> bool:
-        return self.access is not None
+    def issue_api_key(self, holder: str) -> str:
+        return self.access.issue_api_key(holder)
 
-    def issue_api_key(self, holder: str) -> str | None:
-        return self.access.issue_api_key(holder) if self.access else None
-
-    def create_user(self, username: str, password: str, holder: str) -> bool:
-        if self.access is None:
-            return False
+    def create_user(self, username: str, password: str, holder: str) -> None:
         self.access.create_user(username, password, holder)
-        return True
 
     def revoke_all(self, holder: str) -> int:
-        return int(self.access.revoke_all(holder)) if self.access else 0
+        return int(self.access.revoke_all(holder))
 
 
 # Channels whose ledger rows are released by definition: the operator's own issuance, and the CA's.
