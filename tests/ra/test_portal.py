@@ -105,3 +105,29 @@ def test_wrong_role_pages_are_refused(browser, live_server, population: Populati
     assert browser.find_element(By.ID, "error-code").text == "AZ:OPR01"
     browser.get(f"{live_server}/portal/aros")
     assert browser.find_element(By.ID, "error-code").text == "AZ:SRO01"
+
+
+def test_any_rapp_form_is_submitted_through_the_portal_with_every_bad_field_at_once(
+        browser, live_server, ra, population: Population) -> None:
+    issued = ra.submit_organisation_csr(ra.authenticate_token(population.aro_a.token), org_csr_pem(SUPPLIER_A_IS))
+    sign_in(browser, live_server, population.aro_a.token)
+    browser.find_element(By.ID, "forms-link").click()
+    listed = {row.get_attribute("data-form") for row in browser.find_elements(By.CSS_SELECTOR, "#forms tbody tr")}
+    assert "certificate_revocation_request" in listed and "party_registration" in listed and len(listed) == 8
+
+    browser.get(f"{live_server}/portal/forms/certificate_revocation_request")
+    browser.find_element(By.ID, "serial").send_keys("not-hex")
+    submit(browser, "submit-form")  # no reason chosen either
+    fields = {item.get_attribute("data-field") for item in browser.find_elements(By.CSS_SELECTOR, "#form-findings li")}
+    assert {"serial", "reason"} <= fields  # both bad fields, in one answer
+
+    browser.find_element(By.ID, "serial").clear()
+    browser.find_element(By.ID, "serial").send_keys(issued.serial)
+    browser.find_element(By.CSS_SELECTOR, "#reason option[value='key_compromise']").click()
+    submit(browser, "submit-form")
+    assert browser.find_element(By.ID, "submission-status").text == "submitted"
+    submission = int(browser.find_element(By.ID, "submission-id").text)
+    from smki.ra.forms import FormService
+
+    stored = FormService(ra).get(submission, ra.authenticate_token(population.aro_a.token))
+    assert stored.form == "certificate_revocation_request" and stored.payload["serial"] == issued.serial

@@ -239,3 +239,31 @@ def queue_action(submission_id: int, action: str):  # type: ignore[no-untyped-de
     else:
         abort(404)
     return redirect(url_for("ra_portal.queue"))
+
+
+# --- RAPP forms ---------------------------------------------------------------------------------------------------
+
+@blueprint.get("/forms")
+def forms():  # type: ignore[no-untyped-def]
+    return page("forms.html", current(), forms=list(FormService(authority()).forms.values()))
+
+
+@blueprint.route("/forms/<name>", methods=["GET", "POST"])
+def form(name: str):  # type: ignore[no-untyped-def]
+    """Any RAPP form, laid out from its schema; submitted as the JSON API submits it. Who may submit which
+    form is the form service's decision (some, like Party registration, need no sign-in)."""
+    from smki.ra.web.form_fields import controls, payload
+
+    principal = current()
+    service = FormService(authority())
+    definition = service.definition(name)
+    if request.method == "GET":
+        return page("form.html", principal, form=definition, controls=controls(definition), values={}, error=None)
+    try:
+        submission, secrets_shown = service.submit(name, payload(definition, request.form), principal)
+    except SmkiError as error:
+        if error.family in ("AU", "AZ"):
+            raise
+        return page("form.html", principal, form=definition, controls=controls(definition), values=request.form,
+                    error=error), status_for(error)
+    return page("submitted.html", principal, form=definition, submission=submission, secrets=secrets_shown)
