@@ -58,14 +58,17 @@ class RaGate:
     # --- who is calling ---------------------------------------------------------------------------------
 
     def authenticate(self, request: Any) -> Subscriber | Refusal:
-        from smki.ra.web import bearer_token, client_certificate
+        # As the RA's portal knows its callers: a Bearer token, the IKI client certificate, or the portal
+        # session of a person who signed in there (the portal's batch upload page).
+        from smki.ra.web.portal import current
 
-        token, certificate = bearer_token(), client_certificate()
         try:
-            principal = (self.ra.authenticate_certificate(certificate) if certificate and not token
-                         else self.ra.authenticate_token(token))
+            principal = current()
         except SmkiError as error:
             return Refusal(WF_NOT_AUTHENTICATED, f"{error.message} ({error.code})")
+        if principal is None:
+            return Refusal(WF_NOT_AUTHENTICATED, "no credentials were presented: send 'Authorization: Bearer <API "
+                           "token>', connect with your IKI client certificate, or sign in to the portal.")
         try:
             aro = require_aro(principal, "device")
         except SmkiError as error:

@@ -22,6 +22,7 @@ from smki.devicecsr.runtime import DeviceCsrRuntime
 from smki.eui64 import Eui64
 from smki.instance import Instance
 from smki.issuance import record_issuance
+from tests.ra.conftest import Population, population, ra  # noqa: F401 - the RA's fixtures, for this folder
 
 SUPPLIER = Subscriber("P-IS", frozenset({"IS"}), True, "supplier-system")
 OTHER_SUPPLIER = Subscriber("P-GS", frozenset({"GS"}), True, "other-system")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 import zipfile
 from collections.abc import Iterator
 
@@ -12,9 +11,8 @@ import pytest
 from cryptography import x509
 from sqlalchemy import func, select
 
-from smki.devicecsr.gate import LedgerGate, Subscriber
 from smki.devicecsr.models import DeviceCsrBatch
-from tests.devicecsr.conftest import OWNED_DEVICE, SUPPLIER, bad_signature_b64, csr_b64
+from tests.devicecsr.conftest import OWNED_DEVICE, bad_signature_b64, csr_b64
 
 UPLOAD = "/portal/device-csr-batches"
 
@@ -93,31 +91,21 @@ def test_too_many_csrs_is_fm_aa2(make_runtime, app_for):
     assert response.status_code == 400 and "FM:AA2" in response.data.decode()
 
 
-class PortalGate(LedgerGate):
-    """The browser stands for an ARO whose IKI token the (absent) TLS front end has verified."""
-
-    def authenticate(self, request):  # type: ignore[no-untyped-def]
-        return SUPPLIER
-
-
 @pytest.fixture
-def portal_server(instance, make_runtime, app_for) -> Iterator[tuple[str, object]]:  # type: ignore[no-untyped-def]
-    from werkzeug.serving import make_server
+def portal_server(instance, tmp_path, app_for) -> Iterator[tuple[str, object]]:  # type: ignore[no-untyped-def]
+    """The app with the Device CSR services behind the real RA, as smki serve runs them."""
+    from smki.devicecsr.runtime import DeviceCsrRuntime
+    from tests.conftest import serving
 
-    runtime = make_runtime()
-    runtime.gate = PortalGate(instance.database, {"s": Subscriber("P-IS", frozenset({"IS"}), True, "s")})
-    server = make_server("127.0.0.1", 0, app_for(runtime), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", runtime
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    runtime = DeviceCsrRuntime.build(instance, queue=f"sqlite:///{tmp_path / 'portal-queue.db'}")
+    with serving(app_for(runtime)) as port:
+        yield f"http://127.0.0.1:{port}", runtime
 
 
 @pytest.mark.browser
-def test_an_aro_uploads_a_zip_in_the_browser_and_downloads_the_result(browser, portal_server, tmp_path):
+def test_an_aro_uploads_a_zip_in_the_browser_and_downloads_the_result(browser, portal_server, tmp_path,
+                                                                      population):
+    import urllib.error
     import urllib.request
 
     from selenium.webdriver.common.by import By
@@ -126,6 +114,11 @@ def test_an_aro_uploads_a_zip_in_the_browser_and_downloads_the_result(browser, p
     archive = tmp_path / "rollout-7.zip"
     archive.write_bytes(make_zip({"m1.csr": pem(csr_b64(0x00DB00000000A001)),
                                   "m2.csr": pem(csr_b64(0x00DB00000000A002))}))
+    # An ARO signs in to the RA's portal, as a person would, and uploads from there.
+    browser.get(f"{base}/portal/login")
+    browser.find_element(By.ID, "token").send_keys(population.aro_a.token)
+    browser.find_element(By.ID, "sign-in").click()
+    assert "Welcome" in browser.find_element(By.TAG_NAME, "h1").text
     browser.get(f"{base}{UPLOAD}")
     assert browser.find_element(By.CSS_SELECTOR, "label[for=archive]").text == "Zip file of CSRs"
     browser.find_element(By.ID, "archive").send_keys(str(archive))
@@ -138,6 +131,15 @@ def test_an_aro_uploads_a_zip_in_the_browser_and_downloads_the_result(browser, p
     assert browser.find_element(By.ID, "status").text == "COMPLETED"
     link = browser.find_element(By.ID, "download")
     assert link.text == "Download rollout-7-response.zip"
-    with urllib.request.urlopen(link.get_attribute("href"), timeout=10) as response:
+    # the download is the ARO's alone: the portal session in the browser, a Bearer token for a script
+    anonymous = urllib.request.Request(link.get_attribute("href"))
+    try:
+        urllib.request.urlopen(anonymous, timeout=10)
+        raise AssertionError("an anonymous caller downloaded another Party's certificates")
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 403
+    script = urllib.request.Request(link.get_attribute("href"),
+                                    headers={"Authorization": f"Bearer {population.aro_a.token}"})
+    with urllib.request.urlopen(script, timeout=10) as response:
         names = sorted(zipfile.ZipFile(io.BytesIO(response.read())).namelist())
     assert names == ["m1.crt", "m2.crt", "rollout-7-response.txt"]

@@ -1,5 +1,4 @@
 """The Device CSR services behind the real RA: its credentials, eligibility, records, audit and lodging."""
-# ruff: noqa: F811 - the RA population fixtures are imported into this module and requested by name
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from smki.ra import audit
 from smki.ra.models import AuditRecord, CsrDecision
 from smki.ra.population import PopulationBuilder
 from tests.devicecsr.conftest import adhoc_xml, batch_xml, csr_b64, parse_answer, text
-from tests.ra.conftest import Population, population, ra  # noqa: F401 - the RA's population fixtures
+from tests.ra.conftest import Population
 
 SUBMIT = "/1.0/PortalCSRBatch/SubmitCSRBatch"
 POLL = "/1.0/PortalCSRBatch/CSRBatchResult"
