@@ -18,6 +18,7 @@ RUN pip install --no-cache-dir . \
 USER smki
 VOLUME ["/data"]
 EXPOSE 8080 8083
-# SMKI_POLICIES points at the copied policy folder: the installed package does not carry it.
-ENV SMKI_POLICIES=/app/policies
+# The policy and form folders are data beside the installed package, not inside it.
+ENV SMKI_POLICIES=/app/policies \
+    SMKI_RAPP_FORMS=/app/rapp_forms
 CMD ["smki", "serve", "--host", "0.0.0.0", "--port", "8080"]

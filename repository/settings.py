@@ -46,6 +46,7 @@ def load_repository_settings(policies_dir: Path) -> RepositorySettings:
 
 
 def default_settings() -> RepositorySettings:
-    from smki.config import DEFAULT_POLICIES_DIR
+    """For a store built without settings: the policy folder the process is configured with."""
+    from smki.config import policies_dir_from_env
 
-    return load_repository_settings(DEFAULT_POLICIES_DIR)
+    return load_repository_settings(policies_dir_from_env())

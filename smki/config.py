@@ -10,6 +10,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICIES_DIR = PROJECT_ROOT / "policies"
 
 
+def policies_dir_from_env() -> Path:
+    """The policy folder: ``SMKI_POLICIES``, else the project's ``policies/`` (a checkout or editable install)."""
+    return Path(os.environ.get("SMKI_POLICIES", DEFAULT_POLICIES_DIR)).resolve()
+
+
 @dataclass(frozen=True)
 class Settings:
     instance_dir: Path
@@ -22,8 +27,7 @@ class Settings:
                  database_url: str | None = None) -> Settings:
         instance = Path(instance_dir or os.environ.get("SMKI_INSTANCE", "instance")).resolve()
         url = database_url or os.environ.get("SMKI_DATABASE_URL") or f"sqlite:///{instance / 'smki.db'}"
-        policies = Path(os.environ.get("SMKI_POLICIES", DEFAULT_POLICIES_DIR)).resolve()
-        return cls(instance, url, policies, os.environ.get("SMKI_ENVIRONMENT"))
+        return cls(instance, url, policies_dir_from_env(), os.environ.get("SMKI_ENVIRONMENT"))
 
     @property
     def ca_dir(self) -> Path:

@@ -147,6 +147,10 @@ def batch_result(version: str) -> Response:
 def _portal_subscriber(rt: DeviceCsrRuntime) -> Subscriber:
     subscriber = _subscriber_or_refusal(rt)
     if isinstance(subscriber, Refusal):
+        signing_in = "ra_portal.login" in current_app.view_functions
+        if subscriber.code == "WF:AUTH1" and request.method == "GET" and signing_in:
+            # a person who has not signed in is sent to sign in, and brought back here
+            abort(redirect(url_for("ra_portal.login", next=request.path)))
         abort(403, f"{subscriber.code} {subscriber.text}")
     return subscriber
 

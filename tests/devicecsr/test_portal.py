@@ -105,7 +105,6 @@ def portal_server(instance, tmp_path, app_for) -> Iterator[tuple[str, object]]: 
 @pytest.mark.browser
 def test_an_aro_uploads_a_zip_in_the_browser_and_downloads_the_result(browser, portal_server, tmp_path,
                                                                       population):
-    import urllib.error
     import urllib.request
 
     from selenium.webdriver.common.by import By
@@ -132,14 +131,23 @@ def test_an_aro_uploads_a_zip_in_the_browser_and_downloads_the_result(browser, p
     link = browser.find_element(By.ID, "download")
     assert link.text == "Download rollout-7-response.zip"
     # the download is the ARO's alone: the portal session in the browser, a Bearer token for a script
-    anonymous = urllib.request.Request(link.get_attribute("href"))
-    try:
-        urllib.request.urlopen(anonymous, timeout=10)
-        raise AssertionError("an anonymous caller downloaded another Party's certificates")
-    except urllib.error.HTTPError as refused:
-        assert refused.code == 403
+    with urllib.request.urlopen(link.get_attribute("href"), timeout=10) as anonymous:  # no session, no token
+        assert "/portal/login" in anonymous.geturl()  # sent to sign in, not given the certificates
+        assert anonymous.headers.get_content_type() == "text/html"
     script = urllib.request.Request(link.get_attribute("href"),
                                     headers={"Authorization": f"Bearer {population.aro_a.token}"})
     with urllib.request.urlopen(script, timeout=10) as response:
         names = sorted(zipfile.ZipFile(io.BytesIO(response.read())).namelist())
     assert names == ["m1.crt", "m2.crt", "rollout-7-response.txt"]
+
+
+def test_a_person_not_signed_in_is_sent_to_sign_in_and_a_script_is_refused(instance, tmp_path, app_for):
+    from smki.devicecsr.runtime import DeviceCsrRuntime
+
+    client = app_for(DeviceCsrRuntime.build(instance, queue=f"sqlite:///{tmp_path / 'q.db'}")).test_client()
+
+    page = client.get(UPLOAD)
+    assert page.status_code == 302 and page.headers["Location"].startswith("/portal/login?next=")
+    posted = client.post(UPLOAD, data={"archive": (io.BytesIO(make_zip({"a.csr": b"x"})), "a.zip")},
+                         content_type="multipart/form-data")
+    assert posted.status_code == 403 and "WF:AUTH1" in posted.data.decode()

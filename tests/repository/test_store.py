@@ -205,3 +205,20 @@ def test_eui_forms_are_interchangeable(repository, issue):
     eui = Eui64.parse("90b3d51f30010000")
     assert repository.count(subject_eui=eui.hyphenated) == repository.count(subject_eui=eui.hex) == 1
     assert isinstance(repository, CertificateRepository)
+
+
+def test_a_store_built_without_settings_reads_the_configured_policy_folder(instance, tmp_path, monkeypatch):
+    """SMKI_POLICIES, not the folder beside the code: an installed package has no policies/ beside it."""
+    import shutil
+
+    import yaml
+
+    policies = tmp_path / "policies"
+    shutil.copytree(instance.settings.policies_dir, policies)
+    path = policies / "repository.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["publication"]["reconcile_minutes"] = 7
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("SMKI_POLICIES", str(policies))
+
+    assert CertificateRepository(instance.database).settings.publication["reconcile_minutes"] == 7
