@@ -109,19 +109,18 @@ def test_an_aro_uploads_a_zip_in_the_browser_and_downloads_the_result(browser, p
 
     from selenium.webdriver.common.by import By
 
+    from tests.portal import sign_in, submit
+
     base, runtime = portal_server
     archive = tmp_path / "rollout-7.zip"
     archive.write_bytes(make_zip({"m1.csr": pem(csr_b64(0x00DB00000000A001)),
                                   "m2.csr": pem(csr_b64(0x00DB00000000A002))}))
     # An ARO signs in to the RA's portal, as a person would, and uploads from there.
-    browser.get(f"{base}/portal/login")
-    browser.find_element(By.ID, "token").send_keys(population.aro_a.token)
-    browser.find_element(By.ID, "sign-in").click()
-    assert "Welcome" in browser.find_element(By.TAG_NAME, "h1").text
+    sign_in(browser, base, population.aro_a.token)
     browser.get(f"{base}{UPLOAD}")
     assert browser.find_element(By.CSS_SELECTOR, "label[for=archive]").text == "Zip file of CSRs"
     browser.find_element(By.ID, "archive").send_keys(str(archive))
-    browser.find_element(By.ID, "upload").click()
+    submit(browser, "upload")
     assert browser.find_element(By.ID, "status").text == "PENDING"
 
     runtime.jobs.run_pending()
