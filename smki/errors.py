@@ -14,6 +14,12 @@ from dataclasses import field as dataclass_field
 CODE_PATTERN = re.compile(r"^[A-Z]{2}:[A-Za-z0-9]+$")
 
 
+def check_code(code: str) -> None:
+    """Refuse a code that is not in the SEC style (a programming error, not a caller's)."""
+    if not CODE_PATTERN.match(code) or len(code) > 10:
+        raise ValueError(f"code {code!r} is not in the SEC style")
+
+
 @dataclass(frozen=True)
 class Finding:
     code: str
@@ -21,8 +27,7 @@ class Finding:
     field: str | None = None
 
     def __post_init__(self) -> None:
-        if not CODE_PATTERN.match(self.code) or len(self.code) > 10:
-            raise ValueError(f"error code {self.code!r} is not in the SEC style")
+        check_code(self.code)
 
 
 @dataclass
@@ -35,7 +40,7 @@ class SmkiError(Exception):
     details: list[Finding] = dataclass_field(default_factory=list)
 
     def __post_init__(self) -> None:
-        Finding(self.code, self.message)  # validates the code's shape
+        check_code(self.code)
         super().__init__(f"{self.code} {self.message}")
 
     def __str__(self) -> str:

@@ -17,13 +17,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from smki.csr import ValidatedCsr
 from smki.db import Database
 from smki.instance import Instance
-from smki.models import IssuanceRecord
+from smki.issuance import device_certificate_counts
 from smki.policy import load_yaml
 
 # Ad hoc Device CSRs are only for these User Roles (SEC Appendix M) [V]; "DCC" is the DCC itself.
@@ -162,18 +161,8 @@ class LedgerGate:
         return self.device_certificate_counts([device_id]).get(device_id, 0)
 
     def device_certificate_counts(self, device_ids: Collection[str]) -> Mapping[str, int]:
-        wanted = sorted(set(device_ids))
-        counts: dict[str, int] = {}
         with self.database.session() as session:
-            for start in range(0, len(wanted), 900):  # stay under every driver's bound-parameter limit
-                # Only subject_id in the WHERE clause, so the planner takes its index: with the profile
-                # there too, PostgreSQL without fresh statistics scans every Device Certificate per chunk.
-                rows = session.execute(
-                    select(IssuanceRecord.subject_id, IssuanceRecord.profile, func.count())
-                    .where(IssuanceRecord.subject_id.in_(wanted[start:start + 900]))
-                    .group_by(IssuanceRecord.subject_id, IssuanceRecord.profile))
-                counts.update({subject: count for subject, profile, count in rows if profile == "device"})
-        return counts
+            return device_certificate_counts(session, device_ids)
 
     def decide(self, subscriber: Subscriber, csr: ValidatedCsr, channel: str) -> Decision:
         flag = subscriber.for_manufacturer

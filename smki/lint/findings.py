@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from smki.errors import CODE_PATTERN
+from smki.errors import check_code
 
 
 class Severity(StrEnum):
@@ -81,8 +81,7 @@ class Finding:
     field: str | None = None
 
     def __post_init__(self) -> None:
-        if not CODE_PATTERN.match(self.code) or len(self.code) > 10:
-            raise ValueError(f"finding code {self.code!r} is not in the SEC style")
+        check_code(self.code)
 
     def as_dict(self) -> dict[str, str | None]:
         return {"code": self.code, "severity": str(self.severity), "message": self.message, "field": self.field}

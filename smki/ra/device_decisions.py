@@ -13,11 +13,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from smki.csr import ValidatedCsr
-from smki.models import IssuanceRecord
+from smki.issuance import device_certificate_counts
 from smki.ra import audit
 from smki.ra.eligibility import Decision, DeviceFacts, _authorised, evaluate_device_csr
 from smki.ra.identity import Principal, _active, principal_for, require_aro
@@ -43,16 +43,6 @@ def principal_of_credential(session: Session, credential_id: int) -> Principal:
     return principal_for(session, _active(session.get(Credential, credential_id), "AU:TOK02", "credential"))
 
 
-def _ledger_counts(session: Session, device_ids: Sequence[str]) -> dict[str, int]:
-    # Only subject_id in the WHERE clause: with the profile there too, PostgreSQL without fresh statistics
-    # plans a scan of every Device Certificate in the ledger, for every chunk. The profile is grouped on
-    # and filtered here instead (an Organisation's EUI-64 never equals a Device ID in practice anyway).
-    rows = session.execute(select(IssuanceRecord.subject_id, IssuanceRecord.profile, func.count())
-                           .where(IssuanceRecord.subject_id.in_(device_ids))
-                           .group_by(IssuanceRecord.subject_id, IssuanceRecord.profile))
-    return {subject: count for subject, profile, count in rows if profile == "device"}
-
-
 def decide_device_csrs(session: Session, rules: Eligibility, principal: Principal, csrs: Sequence[ValidatedCsr], *,
                        subscriber_id: int | None, manufacturer_id: int | None = None,
                        ad_hoc: bool = False) -> list[Decision]:
@@ -60,7 +50,7 @@ def decide_device_csrs(session: Session, rules: Eligibility, principal: Principa
     Raises NotAuthorised (``AZ:``) when the caller is not an ARO scoped to Device Certificates."""
     aro = require_aro(principal, "device")
     device_ids = sorted({csr.device_id.hex for csr in csrs if csr.device_id is not None})
-    counts = _ledger_counts(session, device_ids) if device_ids else {}
+    counts = device_certificate_counts(session, device_ids)
     devices = {d.device_id: d for d in session.execute(
         select(Device).where(Device.device_id.in_(device_ids))).scalars()} if device_ids else {}
     subscriber = subscriber_id if subscriber_id is not None else principal.organisation_id
