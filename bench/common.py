@@ -14,18 +14,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from smki.bootstrap import initialise
-from smki.ca.asn1 import HARDWARE_MODULE_NAME_OID, hardware_module_name
 from smki.ca.builder import key_usage
 from smki.ca.identifiers import new_serial, subject_key_identifier
-from smki.config import DEFAULT_POLICIES_DIR, Settings
+from smki.core.asn1 import HARDWARE_MODULE_NAME_OID, hardware_module_name
+from smki.core.config import DEFAULT_POLICIES_DIR, Settings
+from smki.core.eui64 import Eui64
 from smki.csrgen import TEST_HW_TYPE, device_csr
-from smki.eui64 import Eui64
 from smki.instance import Instance
 
 
 def temporary_instance(database_url: str | None = None) -> Instance:
     directory = Path(tempfile.mkdtemp(prefix="smki-bench-")) / "instance"
-    url = database_url or f"sqlite:///{directory.parent / 'smki.db'}"
+    url = database_url or f"sqlite:///{directory.parent / 'smki.core.db'}"
     instance = Instance(Settings(directory, url, DEFAULT_POLICIES_DIR, None))
     initialise(instance)
     return instance

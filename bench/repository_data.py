@@ -16,11 +16,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import create_engine, text
 
 from bench.common import temporary_instance
+from smki.core.db import normalise_url
+from smki.core.eui64 import Eui64
 from smki.csrgen import device_csr
-from smki.db import normalise_url
-from smki.eui64 import Eui64
 from smki.instance import Instance
 from smki.issuance import IssuanceService
+from smki.schema import migrate
 
 COLUMNS = ("serial", "issuer", "kind", "status", "role", "usage", "subject_eui", "device_id", "subject",
            "manufacturing_flag", "not_before", "not_after", "sha256", "der", "lodged_at", "lodged_by", "updated_at")
@@ -32,7 +33,7 @@ def bench_instance(database_url: str | None) -> tuple[Instance, str | None]:
     """A throwaway instance; on PostgreSQL in a schema of its own (returned, to drop afterwards)."""
     if not database_url or database_url.startswith("sqlite"):
         instance = temporary_instance(database_url)
-        instance.database.migrate()
+        migrate(instance.database)
         return instance, None
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalise_url(database_url), isolation_level="AUTOCOMMIT")
@@ -41,12 +42,12 @@ def bench_instance(database_url: str | None) -> tuple[Instance, str | None]:
     admin.dispose()
     separator = "&" if "?" in database_url else "?"
     instance = temporary_instance(f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}")
-    instance.database.migrate()
+    migrate(instance.database)
     return instance, schema
 
 
 def drop_schema(database_url: str, schema: str) -> None:
-    from smki.db import dispose_all
+    from smki.core.db import dispose_all
 
     dispose_all()
     admin = create_engine(normalise_url(database_url), isolation_level="AUTOCOMMIT")
@@ -57,7 +58,7 @@ def drop_schema(database_url: str, schema: str) -> None:
 
 def remove_instance(instance: Instance) -> None:
     """The throwaway instance and, on SQLite, its database (a million records is most of a gigabyte)."""
-    from smki.db import dispose_all
+    from smki.core.db import dispose_all
 
     dispose_all()
     shutil.rmtree(instance.settings.instance_dir.parent, ignore_errors=True)

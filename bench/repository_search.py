@@ -28,7 +28,7 @@ from bench.repository_data import (
     template_der,
 )
 from repository.store import CertificateRepository
-from smki.eui64 import Eui64
+from smki.core.eui64 import Eui64
 
 
 def timings(run: Callable[[object], object], arguments: list[object]) -> tuple[float, float]:

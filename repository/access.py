@@ -26,7 +26,7 @@ from repository.errors import RepositoryError, conflict
 from repository.models import RepositoryApiKey, RepositorySession, RepositoryUser
 from repository.settings import RepositorySettings, default_settings
 from repository.store import now_utc, utc
-from smki.db import Database
+from smki.core.db import Database
 
 KEY_PREFIX = "smkirepo_"
 MIN_PASSWORD = 12

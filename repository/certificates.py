@@ -17,8 +17,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from repository.errors import RepositoryError
-from smki.ca.asn1 import parse_hardware_module_name
-from smki.eui64 import Eui64
+from smki.core.asn1 import parse_hardware_module_name
+from smki.core.eui64 import Eui64
 
 HARDWARE_MODULE_NAME = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.4")
 X500_UNIQUE_IDENTIFIER = x509.ObjectIdentifier("2.5.4.45")

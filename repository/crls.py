@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from repository.models import PublishedRevocationList, RepositoryRevocation
 from repository.store import utc
-from smki.db import Database
+from smki.core.db import Database
 
 LISTS = ("crl", "arl")
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from repository.errors import RepositoryError, conflict, not_found
 from repository.models import LodgedDocument
 from repository.store import now_utc, utc
-from smki.db import Database
+from smki.core.db import Database
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smki.errors import SmkiError
+from smki.core.errors import SmkiError
 
 
 @dataclass

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smki.db import Base
+from smki.core.db import Base
 
 
 class RepositoryCertificate(Base):

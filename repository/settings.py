@@ -7,8 +7,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from smki.errors import ConfigurationError
-from smki.policy import load_yaml
+from smki.core.errors import ConfigurationError
+from smki.core.policy import load_yaml
 
 KINDS = ("organisation", "device", "oca", "dca")
 # RFC 5280 CRLReason names (as cryptography's ReasonFlags values spell them)
@@ -47,6 +47,6 @@ def load_repository_settings(policies_dir: Path) -> RepositorySettings:
 
 def default_settings() -> RepositorySettings:
     """For a store built without settings: the policy folder the process is configured with."""
-    from smki.config import policies_dir_from_env
+    from smki.core.config import policies_dir_from_env
 
     return load_repository_settings(policies_dir_from_env())

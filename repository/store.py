@@ -35,8 +35,8 @@ from repository.certificates import CertificateFacts, describe, normalise_serial
 from repository.errors import RepositoryError, conflict, not_found
 from repository.models import RepositoryCertificate, RepositoryRevocation
 from repository.settings import RepositorySettings, default_settings
-from smki.db import Database
-from smki.eui64 import Eui64
+from smki.core.db import Database
+from smki.core.eui64 import Eui64
 
 STATUSES = {"P": "pending", "I": "in use", "N": "not in use", "E": "expired", "R": "revoked"}
 TRANSITIONS: dict[str, frozenset[str]] = {

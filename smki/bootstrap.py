@@ -21,10 +21,11 @@ from smki.ca.builder import CertificateRequest
 from smki.ca.contingency import AES256_WRAP_PAD, wrap_contingency_key
 from smki.ca.identifiers import serial_hex
 from smki.ca.profile import load_certificate_profile
-from smki.errors import ConfigurationError
+from smki.core.errors import ConfigurationError
 from smki.instance import Instance
 from smki.issuance import ledger_row, lint_before_release, record_issuance, release_check
 from smki.models import IssuanceRecord
+from smki.schema import migrate
 
 RECOVERY_KEY = "recovery"
 CONTINGENCY_KEY = "contingency"
@@ -40,7 +41,7 @@ class BootstrapResult:
 
 
 def initialise(instance: Instance) -> BootstrapResult:
-    instance.database.migrate()
+    migrate(instance.database)
     hierarchy = instance.hierarchy
     if hierarchy.exists():
         _record_in_ledger(instance)

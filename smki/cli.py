@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from smki.errors import SmkiError
+from smki.core.errors import SmkiError
 from smki.instance import Instance
+from smki.schema import migrate
 
 
 def fail(error: SmkiError, status: int = 2) -> None:
@@ -59,7 +60,7 @@ def ca_issue(csr_file: Path, out: Path | None, kind: str | None, operator: str |
     instance = Instance.from_env()
     service = IssuanceService(instance.ca, instance.database, instance.policies)
     try:
-        instance.database.migrate()
+        migrate(instance.database)
         issued = service.issue_from_csr(csr_file.read_bytes(), channel="operator",
                                         requested_by=operator or getpass.getuser(),
                                         expected=kind)  # type: ignore[arg-type]

@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
-from smki.ca.asn1 import HARDWARE_MODULE_NAME_OID, parse_hardware_module_name
-from smki.errors import CsrRejected
-from smki.eui64 import Eui64
-from smki.policy import Policies, RemotePartyRole
+from smki.core.asn1 import HARDWARE_MODULE_NAME_OID, parse_hardware_module_name
+from smki.core.errors import CsrRejected
+from smki.core.eui64 import Eui64
+from smki.core.policy import Policies, RemotePartyRole
 
 CsrKind = Literal["organisation", "device"]
 

@@ -8,9 +8,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
-from smki.ca.asn1 import HARDWARE_MODULE_NAME_OID, hardware_module_name
 from smki.ca.builder import key_usage
-from smki.eui64 import Eui64
+from smki.core.asn1 import HARDWARE_MODULE_NAME_OID, hardware_module_name
+from smki.core.eui64 import Eui64
 
 TEST_HW_TYPE = "1.2.826.0.1.8641679.1.2.2.1"
 

@@ -6,9 +6,9 @@ from functools import cached_property
 
 from smki.ca.authority import CertificationAuthority, Hierarchy
 from smki.ca.keystore import FileKeyStore, KeyStore
-from smki.config import Settings
-from smki.db import Database
-from smki.policy import Policies, load_policies
+from smki.core.config import Settings
+from smki.core.db import Database
+from smki.core.policy import Policies, load_policies
 
 
 class Instance:

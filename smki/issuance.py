@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from smki.ca.authority import CertificationAuthority
 from smki.ca.builder import CertificateRequest
 from smki.ca.identifiers import serial_hex
+from smki.core.db import Database
+from smki.core.errors import CsrRejected, IssuanceFailed
+from smki.core.policy import Policies, load_yaml
 from smki.csr import CsrKind, ValidatedCsr, received_digest, validate
-from smki.db import Database
-from smki.errors import CsrRejected, IssuanceFailed
 from smki.models import CsrRejection, IssuanceRecord
-from smki.policy import Policies, load_yaml
 
 SERIAL_ATTEMPTS = 3
 

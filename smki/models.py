@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smki.db import Base
+from smki.core.db import Base
 
 
 class IssuanceRecord(Base):

@@ -16,8 +16,9 @@ from typing import Any
 
 import click
 
-from smki.errors import SmkiError
+from smki.core.errors import SmkiError
 from smki.instance import Instance
+from smki.schema import migrate
 
 
 def _fail(error: SmkiError) -> None:
@@ -27,7 +28,7 @@ def _fail(error: SmkiError) -> None:
 
 def _instance() -> Instance:
     instance = Instance.from_env()
-    instance.database.migrate()
+    migrate(instance.database)
     return instance
 
 
@@ -135,13 +136,13 @@ def sync(extracts: tuple[Path, ...], target_url: str) -> None:
     """Rebuild or update a local copy at --target from EXTRACTS (zip files or folders holding them)."""
     from repository.extracts import RepositorySync
     from repository.store import CertificateRepository
-    from smki.db import Database
+    from smki.core.db import Database
 
     paths: list[Path] = []
     for item in extracts:
         paths.extend(sorted(item.glob("smki-repository-*.zip")) if item.is_dir() else [item])
     database = Database(target_url)
-    database.migrate()
+    migrate(database)
     try:
         applied = RepositorySync(CertificateRepository(database)).apply_all(paths)
     except SmkiError as error:
@@ -188,7 +189,7 @@ def publisher() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     instance = _instance()
-    instance.database.migrate()
+    migrate(instance.database)
     scheduler = PublicationScheduler(instance)
     scheduler.start()
     click.echo("publisher running; Ctrl-C stops it")

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from smki.bootstrap import initialise
-from smki.config import DEFAULT_POLICIES_DIR, PROJECT_ROOT, Settings
-from smki.db import dispose_all, normalise_url
+from smki.core.config import DEFAULT_POLICIES_DIR, PROJECT_ROOT, Settings
+from smki.core.db import dispose_all, normalise_url
 from smki.instance import Instance
+from smki.schema import migrate
 
 INTEROP_DIR = Path(os.environ.get("SMKI_INTEROP_DIR", PROJECT_ROOT.parent / "shared" / "interop"))
 
@@ -40,7 +41,7 @@ def database_url(tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database for one test: a SQLite file, or a PostgreSQL schema of its own."""
     base = postgres_url()
     if not base:
-        yield f"sqlite:///{tmp_path / 'smki.db'}"
+        yield f"sqlite:///{tmp_path / 'smki.core.db'}"
         return
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
@@ -70,7 +71,7 @@ def instance(tmp_path: Path, database_url: str, template_instance_dir: Path) -> 
     shutil.copytree(template_instance_dir, directory)
     settings = Settings(directory, database_url, DEFAULT_POLICIES_DIR, None)
     sandbox = Instance(settings)
-    sandbox.database.migrate()
+    migrate(sandbox.database)
     return sandbox
 
 

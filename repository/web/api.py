@@ -22,6 +22,7 @@ from repository.errors import RepositoryError
 from repository.store import CertificateRecord, SearchCriteria
 from repository.web import common
 from repository.web.openapi import openapi_document
+from smki.core.problem import error_response
 
 blueprint = Blueprint("repository_api", __name__, url_prefix="/api/v1/repository")
 
@@ -32,10 +33,8 @@ LIST_NAMES = {"crl": "crl", "arl": "arl"}
 
 
 @blueprint.errorhandler(RepositoryError)
-def repository_error(error: RepositoryError):  # type: ignore[no-untyped-def]
-    from smki.web import problem
-
-    return problem(error.status, error.code, error.message, field=error.field)
+def repository_error(error: RepositoryError) -> Response:
+    return error_response(error)
 
 
 def require_holder() -> Holder:

@@ -16,7 +16,7 @@ from repository.documents import DocumentStore
 from repository.models import RepositoryRequestLog
 from repository.settings import RepositorySettings, load_repository_settings
 from repository.store import CertificateRepository
-from smki.db import Database
+from smki.core.db import Database
 
 SESSION_COOKIE = "smki_repository_session"
 

@@ -24,7 +24,7 @@ from repository.access import Holder
 from repository.errors import RepositoryError
 from repository.store import CertificateRecord, SearchCriteria
 from repository.web import common
-from smki.eui64 import Eui64
+from smki.core.eui64 import Eui64
 
 blueprint = Blueprint("repository_xml", __name__, url_prefix="/services")
 

@@ -14,8 +14,8 @@ from smki.ca.builder import CertificateRequest, ProfileBuilder
 from smki.ca.identifiers import subject_key_identifier
 from smki.ca.keystore import KeyStore
 from smki.ca.profile import CERTIFICATE_PROFILES, load_certificate_profile, load_crl_profile
-from smki.errors import ConfigurationError
-from smki.policy import Policies
+from smki.core.errors import ConfigurationError
+from smki.core.policy import Policies
 
 # Which private key signs as each CA. Labels, not files: the key store decides where keys live.
 CA_KEY_LABELS = {

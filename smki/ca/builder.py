@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
-from smki.ca.asn1 import HARDWARE_MODULE_NAME_OID, WRAPPED_APEX_CONTINGENCY_KEY_OID, hardware_module_name
 from smki.ca.identifiers import new_serial, subject_key_identifier
 from smki.ca.profile import CertificateProfile, ExtensionSpec
-from smki.errors import ConfigurationError, IssuanceFailed
-from smki.eui64 import Eui64
+from smki.core.asn1 import HARDWARE_MODULE_NAME_OID, WRAPPED_APEX_CONTINGENCY_KEY_OID, hardware_module_name
+from smki.core.errors import ConfigurationError, IssuanceFailed
+from smki.core.eui64 import Eui64
 
 ATTRIBUTE_OIDS = {
     "commonName": NameOID.COMMON_NAME,

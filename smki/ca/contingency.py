@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding, aes_key_wrap_with_padding
 
-from smki.ca.asn1 import parse_wrapped_apex_contingency_key, wrapped_apex_contingency_key
+from smki.core.asn1 import parse_wrapped_apex_contingency_key, wrapped_apex_contingency_key
 
 AES256_WRAP_PAD = "2.16.840.1.101.3.4.1.48"  # id-aes256-wrap-pad (RFC 5649)
 

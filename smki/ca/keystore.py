@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from smki.errors import ConfigurationError
+from smki.core.errors import ConfigurationError
 
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

@@ -19,11 +19,11 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
+from smki.core.db import Database
+from smki.core.policy import load_yaml
 from smki.csr import ValidatedCsr
-from smki.db import Database
 from smki.instance import Instance
 from smki.issuance import device_certificate_counts
-from smki.policy import load_yaml
 
 # Ad hoc Device CSRs are only for these User Roles (SEC Appendix M) [V]; "DCC" is the DCC itself.
 ADHOC_ROLES = frozenset({"IS", "GS", "DCC"})

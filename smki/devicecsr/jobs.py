@@ -25,7 +25,7 @@ import psycopg
 from huey import Huey, PostgresHuey, RedisHuey, crontab
 from huey.storage import SqliteStorage
 
-from smki import db
+from smki.core import db
 from smki.devicecsr.batches import BatchService
 from smki.instance import Instance
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select
 
-from smki.db import Database
+from smki.core.db import Database
 from smki.devicecsr.models import DeviceCsrUsage
 from smki.devicecsr.policy import DeviceCsrPolicy
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from smki.core.errors import ConfigurationError, CsrRejected, IssuanceFailed
 from smki.csr import ValidatedCsr, received_digest, validate
 from smki.devicecsr.gate import DeviceCsrGate, Settled, Subscriber
-from smki.errors import ConfigurationError, CsrRejected, IssuanceFailed
 from smki.instance import Instance
 from smki.issuance import IssuedCertificate, ledger_row, request_for
 

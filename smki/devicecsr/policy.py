@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from smki.errors import ConfigurationError
-from smki.policy import load_yaml
+from smki.core.errors import ConfigurationError
+from smki.core.policy import load_yaml
 
 POLICY_FILE = "device_csr_limits.yaml"
 

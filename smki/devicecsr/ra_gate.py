@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smki.core.errors import SmkiError
 from smki.csr import ValidatedCsr
 from smki.devicecsr.gate import Decision, LedgerGate, Refusal, Settled, Subscriber
-from smki.errors import SmkiError
 from smki.instance import Instance
 from smki.ra.device_decisions import (
     DeviceOutcome,

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from smki.ca.profile import CERTIFICATE_PROFILES
-from smki.errors import SmkiError
+from smki.core.errors import SmkiError
 from smki.lint.errors import LintInputError
 from smki.lint.findings import Severity
 from smki.lint.linter import CertificateReport, lint
@@ -61,8 +61,8 @@ def lint_command(files: tuple[Path, ...], chain_files: tuple[Path, ...], at_text
 
     Exit status: 0 no errors, 1 errors found, 2 unusable input.
     """
-    from smki.config import Settings
-    from smki.policy import load_policies
+    from smki.core.config import Settings
+    from smki.core.policy import load_policies
 
     try:
         settings = Settings.from_env()

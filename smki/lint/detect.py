@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smki.ca.asn1 import HARDWARE_MODULE_NAME_OID
+from smki.core.asn1 import HARDWARE_MODULE_NAME_OID
 from smki.lint.model import CertificateView
 
 ROOT_OU, ISSUING_OU = "00", "07"   # GBCS RemotePartyRole root / issuingAuthority in the CA subject OU

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smki.errors import SmkiError
+from smki.core.errors import SmkiError
 
 
 class LintInputError(SmkiError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from smki.errors import check_code
+from smki.core.errors import check_code
 
 
 class Severity(StrEnum):

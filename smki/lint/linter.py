@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from smki.ca.profile import CERTIFICATE_PROFILES, CertificateProfile, load_certificate_profile
+from smki.core.policy import Policies
 from smki.lint.chain import validate_path
 from smki.lint.detect import detect
 from smki.lint.findings import Finding, Severity, finding
 from smki.lint.model import CertificateView, LintContext
 from smki.lint.source import LoadedCertificate
 from smki.lint.validators import VALIDATORS
-from smki.policy import Policies
 
 
 @dataclass

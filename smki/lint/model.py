@@ -8,7 +8,7 @@ from typing import Any
 from asn1crypto import x509 as asn1_x509
 
 from smki.ca.profile import CertificateProfile
-from smki.policy import Policies
+from smki.core.policy import Policies
 
 EXTENSION_OIDS = {
     "keyUsage": "2.5.29.15",

@@ -1,13 +1,13 @@
-"""Alembic environment: runs on the connection :meth:`smki.db.Database.migrate` hands it."""
+"""Alembic environment: runs on the connection :meth:`smki.core.db.Database.migrate` hands it."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from smki.db import Base, import_all_models
+from smki.schema import import_all_models
 
-import_all_models()
+Base = import_all_models()
 target_metadata = Base.metadata
 config = context.config
 

@@ -23,8 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from smki.db import Database
-from smki.errors import SmkiError
+from smki.core.db import Database
+from smki.core.errors import SmkiError
 from smki.ra.models import AuditHead, AuditRecord
 
 GENESIS = "0" * 64

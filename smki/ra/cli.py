@@ -6,8 +6,9 @@ import sys
 
 import click
 
-from smki.errors import SmkiError
+from smki.core.errors import SmkiError
 from smki.instance import Instance
+from smki.schema import migrate
 
 
 def _fail(error: SmkiError) -> None:
@@ -27,7 +28,7 @@ def audit_verify() -> None:
     from smki.ra.service import unreleased_serials
 
     instance = Instance.from_env()
-    instance.database.migrate()
+    migrate(instance.database)
     result = audit.verify(instance.database)
     for problem in result.problems:
         click.echo(f"TAMPERED {problem}")
@@ -71,7 +72,7 @@ def ra_staff(role: str, name: str) -> None:
     from smki.ra.service import RegistrationAuthority
 
     instance = Instance.from_env()
-    instance.database.migrate()
+    migrate(instance.database)
     member = PopulationBuilder(RegistrationAuthority(instance), actor="ra:cli").member(None, name, role)
     click.echo(member.token)
 

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
+from smki.core.eui64 import Eui64
 from smki.csrgen import organisation_csr
-from smki.eui64 import Eui64
 from smki.instance import Instance
 from smki.ra import audit, registry
 from smki.ra.iki import IkiAuthority

@@ -21,9 +21,9 @@ from jsonschema.exceptions import SchemaError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from smki.config import PROJECT_ROOT
-from smki.errors import ConfigurationError, Finding, SmkiError
-from smki.policy import load_yaml
+from smki.core.config import PROJECT_ROOT
+from smki.core.errors import ConfigurationError, Finding, SmkiError
+from smki.core.policy import load_yaml
 from smki.ra import audit, registry
 from smki.ra.identity import (
     AZ_NOT_ALLOWED,

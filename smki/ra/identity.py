@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from smki.errors import SmkiError
+from smki.core.errors import SmkiError
 from smki.ra.models import Appointment, Credential, Organisation, Person
 
 TOKEN_PREFIX = "smki"

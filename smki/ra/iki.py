@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy.orm import Session
 
-from smki.errors import SmkiError
+from smki.core.errors import SmkiError
 from smki.instance import Instance
 from smki.ra import audit
 from smki.ra.identity import register_client_certificate

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from repository.access import RepositoryAccess as _RepositoryAccess
 from repository.store import CertificateRepository
-from smki.db import Database
+from smki.core.db import Database
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from smki.errors import SmkiError
-from smki.eui64 import Eui64
+from smki.core.errors import SmkiError
+from smki.core.eui64 import Eui64
 from smki.ra import audit
 from smki.ra.identity import revoke_credentials
 from smki.ra.models import Appointment, Authorisation, Organisation, Person, UserIdentifier

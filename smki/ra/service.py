@@ -25,8 +25,8 @@ from functools import cached_property
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smki.core.errors import CsrRejected, SmkiError
 from smki.csr import ValidatedCsr
-from smki.errors import CsrRejected, SmkiError
 from smki.instance import Instance
 from smki.issuance import IssuanceService, IssuedCertificate
 from smki.models import IssuanceRecord

@@ -8,8 +8,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from smki.errors import ConfigurationError
-from smki.policy import load_yaml
+from smki.core.errors import ConfigurationError
+from smki.core.policy import load_yaml
 
 
 @dataclass(frozen=True)

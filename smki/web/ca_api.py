@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Response, current_app
 
 from smki.ca.authority import CA_NAMES
-from smki.errors import SmkiError
+from smki.core.errors import SmkiError
 
 blueprint = Blueprint("ca_api", __name__, url_prefix="/api/v1/ca")
 

@@ -30,7 +30,7 @@ class _Server(BaseApplication):  # type: ignore[misc]
 
 def _fresh_pools(_server: object, _worker: object) -> None:
     """gunicorn ``post_fork``: a worker must not share the master's pooled database connections."""
-    from smki.db import _engines
+    from smki.core.db import _engines
 
     for engine in list(_engines.values()):
         engine.dispose(close=False)
@@ -73,7 +73,7 @@ def run(host: str, port: int, workers: int = 2, *, companions: Sequence[Sequence
     # Configure the ORM mappers before forking, so no worker inherits a half-configured registry.
     from sqlalchemy.orm import configure_mappers
 
-    from smki.db import import_all_models
+    from smki.schema import import_all_models
 
     import_all_models()
     configure_mappers()

@@ -11,10 +11,11 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, delete, text
 
-from smki.config import DEFAULT_POLICIES_DIR, Settings
-from smki.db import normalise_url
+from smki.core.config import DEFAULT_POLICIES_DIR, Settings
+from smki.core.db import normalise_url
 from smki.instance import Instance
 from smki.models import CsrRejection, IssuanceRecord
+from smki.schema import migrate
 from tests.conftest import postgres_url
 
 
@@ -34,7 +35,7 @@ def shared_instance(tmp_path_factory: pytest.TempPathFactory, template_instance_
     else:
         url = f"sqlite:///{directory.parent / 'shared.db'}"
     instance = Instance(Settings(directory, url, DEFAULT_POLICIES_DIR, None))
-    instance.database.migrate()
+    migrate(instance.database)
     yield instance
     instance.database.engine.dispose()
     if base:

@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
-from smki.ca.asn1 import HARDWARE_MODULE_NAME_OID, hardware_module_name
 from smki.ca.builder import key_usage
+from smki.core.asn1 import HARDWARE_MODULE_NAME_OID, hardware_module_name
+from smki.core.eui64 import Eui64
 from smki.csrgen import TEST_HW_TYPE, organisation_subject
-from smki.eui64 import Eui64
 
 SUPPLIER = Eui64.parse("90B3D51F30010000")
 DEVICE = Eui64.parse("00DB123456789001")

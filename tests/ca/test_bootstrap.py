@@ -14,9 +14,9 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import event, select
 
 from smki.bootstrap import CONTINGENCY_KEY, CONTINGENCY_WRAPPING_KEY, RECOVERY_KEY, initialise
-from smki.ca.asn1 import WRAPPED_APEX_CONTINGENCY_KEY_OID
 from smki.ca.contingency import unwrap_contingency_key
-from smki.errors import ConfigurationError
+from smki.core.asn1 import WRAPPED_APEX_CONTINGENCY_KEY_OID
+from smki.core.errors import ConfigurationError
 from smki.instance import Instance
 from smki.models import IssuanceRecord
 
@@ -75,7 +75,7 @@ def test_ledger_records_all_five_bootstrap_certificates(initialised):
 
 
 def test_an_existing_hierarchy_on_a_new_database_is_recorded_in_its_ledger(initialised, tmp_path):
-    from smki.config import Settings
+    from smki.core.config import Settings
 
     original = {row.serial: row for row in ledger(initialised)}
     moved = Instance(Settings(initialised.settings.instance_dir, f"sqlite:///{tmp_path / 'other.db'}",

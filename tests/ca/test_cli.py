@@ -13,7 +13,7 @@ from cryptography import x509
 from sqlalchemy import select
 
 from smki.cli import main
-from smki.config import DEFAULT_POLICIES_DIR, Settings
+from smki.core.config import DEFAULT_POLICIES_DIR, Settings
 from smki.instance import Instance
 from smki.models import CsrRejection, IssuanceRecord
 from tests.ca import craft
@@ -50,7 +50,7 @@ def ledger(instance: Instance) -> list[IssuanceRecord]:
 def test_init_creates_the_instance_where_smki_instance_says_and_is_idempotent(runner, env, initialised):
     assert (Path(env["SMKI_INSTANCE"]) / "ca" / "root_oca.pem").exists()
     if env["SMKI_DATABASE_URL"].startswith("sqlite"):  # type: ignore[union-attr]
-        assert not (Path(env["SMKI_INSTANCE"]) / "smki.db").exists()  # SMKI_DATABASE_URL, not the default
+        assert not (Path(env["SMKI_INSTANCE"]) / "smki.core.db").exists()  # SMKI_DATABASE_URL, not the default
     assert len(ledger(initialised)) == 5
 
     again = runner.invoke(main, ["init"], env=env)

@@ -45,8 +45,8 @@ for width in (64, 76):
 
 @pytest.fixture(scope="module")
 def reference():  # type: ignore[no-untyped-def]
-    from smki.config import DEFAULT_POLICIES_DIR
-    from smki.policy import load_policies
+    from smki.core.config import DEFAULT_POLICIES_DIR
+    from smki.core.policy import load_policies
 
     policies = load_policies(DEFAULT_POLICIES_DIR)
     return policies, validate(DER, policies)

@@ -19,10 +19,10 @@ from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
-from smki.config import PROJECT_ROOT
+from smki.core.config import PROJECT_ROOT
+from smki.core.errors import CsrRejected
 from smki.csr import received_digest
 from smki.csrgen import organisation_subject
-from smki.errors import CsrRejected
 from smki.instance import Instance
 from smki.issuance import IssuanceService
 from smki.models import CsrRejection, IssuanceRecord

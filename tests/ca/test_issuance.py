@@ -8,9 +8,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select
 
+from smki.core.errors import CsrRejected
+from smki.core.eui64 import Eui64
 from smki.csrgen import device_csr, organisation_csr
-from smki.errors import CsrRejected
-from smki.eui64 import Eui64
 from smki.instance import Instance
 from smki.issuance import IssuanceService
 from smki.models import CsrRejection, IssuanceRecord

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 import smki.issuance
 from smki.ca.builder import ProfileBuilder
-from smki.config import Settings
-from smki.errors import ConfigurationError, IssuanceFailed
+from smki.core.config import Settings
+from smki.core.errors import ConfigurationError, IssuanceFailed
 from smki.instance import Instance
 from smki.issuance import IssuanceService
 from smki.models import IssuanceRecord

@@ -18,10 +18,11 @@ from asn1crypto import x509 as ax
 from cryptography import x509 as cx
 
 from smki.ca.identifiers import subject_key_identifier
+from smki.core.eui64 import Eui64
 from smki.csr import ECDSA_SHA256_DER
-from smki.eui64 import Eui64
 from smki.instance import Instance
 from smki.issuance import IssuanceService
+from smki.schema import migrate
 from tests.ca import craft
 
 KEY_USAGE = "2.5.29.15"
@@ -103,12 +104,12 @@ def issued(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """Sandbox certificates of every shape, issued once for the module on its own SQLite ledger."""
     import shutil
 
-    from smki.config import DEFAULT_POLICIES_DIR, Settings
+    from smki.core.config import DEFAULT_POLICIES_DIR, Settings
 
     directory = tmp_path_factory.mktemp("profile") / "instance"
     shutil.copytree(template_instance_dir, directory)
-    instance = Instance(Settings(directory, f"sqlite:///{directory / 'smki.db'}", DEFAULT_POLICIES_DIR, None))
-    instance.database.migrate()
+    instance = Instance(Settings(directory, f"sqlite:///{directory / 'smki.core.db'}", DEFAULT_POLICIES_DIR, None))
+    migrate(instance.database)
     service = IssuanceService(instance.ca, instance.database, instance.policies)
 
     def issue(raw: bytes) -> ax.Certificate:

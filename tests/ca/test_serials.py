@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 import smki.ca.builder
 from smki.ca.identifiers import new_serial
-from smki.errors import IssuanceFailed
+from smki.core.errors import IssuanceFailed
 from smki.instance import Instance
 from smki.issuance import IssuanceService
 from smki.models import IssuanceRecord

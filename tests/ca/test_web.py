@@ -6,8 +6,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from smki.core.problem import PROBLEM_JSON
 from smki.instance import Instance
-from smki.web import PROBLEM_JSON, create_app
+from smki.web import create_app
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
+from smki.core.eui64 import Eui64
 from smki.csrgen import device_csr
 from smki.devicecsr import xml
 from smki.devicecsr.gate import LedgerGate, Subscriber
 from smki.devicecsr.runtime import DeviceCsrRuntime
-from smki.eui64 import Eui64
 from smki.instance import Instance
 from smki.issuance import record_issuance
 from tests.ra.conftest import Population, population, ra  # noqa: F401 - the RA's fixtures, for this folder

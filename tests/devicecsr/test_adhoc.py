@@ -9,8 +9,8 @@ import pytest
 from cryptography import x509
 from sqlalchemy import func, select
 
+from smki.core.errors import IssuanceFailed
 from smki.devicecsr.models import DeviceCsrTransaction
-from smki.errors import IssuanceFailed
 from smki.models import CsrRejection, IssuanceRecord
 from tests.devicecsr.conftest import (
     OWNED_DEVICE,

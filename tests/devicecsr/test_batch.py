@@ -77,7 +77,7 @@ def test_every_per_csr_status_with_its_code(client, runtime, instance, monkeypat
 
     def issue(request, **kwargs):  # type: ignore[no-untyped-def]
         if request.device_id is not None and request.device_id.hex == failing:
-            from smki.errors import IssuanceFailed
+            from smki.core.errors import IssuanceFailed
             raise IssuanceFailed("CA:E299", "the signing key is unavailable.")
         return original(request, **kwargs)
 

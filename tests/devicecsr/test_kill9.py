@@ -20,7 +20,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from smki.config import DEFAULT_POLICIES_DIR
+from smki.core.config import DEFAULT_POLICIES_DIR
 from smki.devicecsr.documents import check_batch_xml
 from smki.devicecsr.gate import LedgerGate
 from smki.devicecsr.jobs import queue_url

@@ -6,7 +6,7 @@ import dataclasses
 
 from sqlalchemy import func, select
 
-from smki.config import DEFAULT_POLICIES_DIR
+from smki.core.config import DEFAULT_POLICIES_DIR
 from smki.devicecsr.models import DeviceCsrBatch
 from smki.devicecsr.policy import load_device_csr_policy
 from smki.models import IssuanceRecord

@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select, update
 
-from smki.config import DEFAULT_POLICIES_DIR
+from smki.core.config import DEFAULT_POLICIES_DIR
 from smki.devicecsr import xml
 from smki.devicecsr.batches import BatchService
 from smki.devicecsr.documents import check_batch_xml

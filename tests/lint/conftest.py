@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from smki.config import DEFAULT_POLICIES_DIR
+from smki.core.config import DEFAULT_POLICIES_DIR
+from smki.core.policy import Policies, load_policies
 from smki.lint.linter import CertificateReport, lint
 from smki.lint.source import read_all
-from smki.policy import Policies, load_policies
 
 LintFiles = Callable[..., list[CertificateReport]]
 

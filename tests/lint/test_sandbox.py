@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from smki.core.eui64 import Eui64
 from smki.csrgen import device_csr, organisation_csr
-from smki.eui64 import Eui64
 from smki.instance import Instance
 from smki.issuance import IssuanceService
 from smki.lint.linter import lint

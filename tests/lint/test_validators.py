@@ -14,12 +14,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
-from smki.ca.asn1 import HARDWARE_MODULE_NAME_OID, hardware_module_name
 from smki.ca.builder import key_usage
 from smki.ca.identifiers import subject_key_identifier
-from smki.config import PROJECT_ROOT
+from smki.core.asn1 import HARDWARE_MODULE_NAME_OID, hardware_module_name
+from smki.core.config import PROJECT_ROOT
+from smki.core.eui64 import Eui64
 from smki.csrgen import organisation_subject
-from smki.eui64 import Eui64
 from smki.lint.findings import CATALOGUE, Finding
 from smki.lint.linter import lint
 from smki.lint.source import LoadedCertificate

@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from smki.core.eui64 import Eui64
 from smki.csrgen import device_csr, organisation_csr
-from smki.eui64 import Eui64
 from smki.instance import Instance
 from smki.ra.population import Member, PopulationBuilder
 from smki.ra.service import RegistrationAuthority

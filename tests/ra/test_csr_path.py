@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from sqlalchemy import select
 
-from smki.errors import SmkiError
+from smki.core.errors import SmkiError
 from smki.models import IssuanceRecord
 from smki.ra import audit
 from smki.ra.identity import NotAuthorised

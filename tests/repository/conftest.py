@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 
 from repository.access import RepositoryAccess
 from repository.store import CertificateRepository
+from smki.core.eui64 import Eui64
 from smki.csrgen import device_csr, organisation_csr
-from smki.eui64 import Eui64
 from smki.instance import Instance
 from smki.issuance import IssuanceService
 from smki.web import create_app

@@ -12,7 +12,8 @@ import pytest
 from repository.errors import RepositoryError
 from repository.extracts import ExtractWriter, RepositorySync
 from repository.store import CertificateRepository
-from smki.db import Database
+from smki.core.db import Database
+from smki.schema import migrate
 
 
 def snapshot(repository: CertificateRepository) -> tuple[list[tuple], list[tuple]]:
@@ -28,7 +29,7 @@ def snapshot(repository: CertificateRepository) -> tuple[list[tuple], list[tuple
 @pytest.fixture
 def local_copy(tmp_path: Path) -> CertificateRepository:
     database = Database(f"sqlite:///{tmp_path / 'copy.db'}")
-    database.migrate()
+    migrate(database)
     return CertificateRepository(database)
 
 

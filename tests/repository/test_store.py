@@ -8,7 +8,7 @@ import pytest
 
 from repository.errors import RepositoryError
 from repository.store import TRANSITIONS, CertificateRepository
-from smki.eui64 import Eui64
+from smki.core.eui64 import Eui64
 
 
 def test_lodging_derives_every_indexed_field_from_a_sandbox_organisation_certificate(repository, issue):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from smki.ca.asn1 import HARDWARE_MODULE_NAME_OID, HardwareModuleName
+from smki.core.asn1 import HARDWARE_MODULE_NAME_OID, HardwareModuleName
 from smki.lint.findings import Finding, finding
 from smki.lint.model import CertificateView, LintContext
 

@@ -3,22 +3,10 @@ and authenticate, then hand over to :mod:`smki.ra`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask, current_app, request
-from werkzeug.exceptions import HTTPException
 
-from smki.errors import SmkiError
 from smki.ra.identity import Principal
 from smki.ra.service import RegistrationAuthority
-
-STATUS_BY_FAMILY = {"FM": 400, "CR": 422, "IN": 403, "UD": 404, "WF": 409, "AU": 401, "AZ": 403, "CA": 500}
-
-
-def status_for(error: SmkiError) -> int:
-    if error.code in ("WF:FRM07", "WF:CRT01", "WF:REG01", "FM:FRM02"):
-        return 404
-    return STATUS_BY_FAMILY.get(error.family, 400)
 
 
 def authority() -> RegistrationAuthority:
@@ -28,13 +16,11 @@ def authority() -> RegistrationAuthority:
         app.extensions["smki_ra"] = RegistrationAuthority(app.config["SMKI_INSTANCE"])
     return app.extensions["smki_ra"]
 
-
 def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
     return None
-
 
 def client_certificate() -> bytes | None:
     """The TLS client certificate, as the WSGI server passes it: werkzeug's ``SSL_CLIENT_CERT`` (PEM), or
@@ -52,7 +38,6 @@ def client_certificate() -> bytes | None:
         return der or None
     return None
 
-
 def caller(optional: bool = False) -> Principal | None:
     """The authenticated caller: an API token (Bearer), else an IKI client certificate."""
     ra = authority()
@@ -65,18 +50,3 @@ def caller(optional: bool = False) -> Principal | None:
     if optional:
         return None
     return ra.authenticate_token(None)  # raises AU:TOK01
-
-
-def problem_body(error: SmkiError) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": "about:blank", "title": error.code, "status": status_for(error),
-                            "code": error.code, "detail": error.message}
-    if error.field:
-        body["field"] = error.field
-    if error.details:
-        body["errors"] = [{"code": f.code, "field": f.field, "detail": f.message} for f in error.details]
-    return body
-
-
-def http_problem(error: HTTPException) -> dict[str, Any]:
-    return {"type": "about:blank", "title": f"HT:{error.code}", "status": error.code, "code": f"HT:{error.code}",
-            "detail": error.description or error.name}

@@ -10,34 +10,26 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from smki.errors import SmkiError
+from smki.core.errors import SmkiError
+from smki.core.problem import error_response, http_error_response
 from smki.ra import registry
 from smki.ra.forms import FormService, FormSubmission
 from smki.ra.identity import require_sro
 from smki.ra.models import CsrDecision, Person
 from smki.ra.service import Release
-from smki.ra.web import authority, caller, http_problem, problem_body, status_for
-from smki.web import PROBLEM_JSON
+from smki.ra.web import authority, caller
 
 blueprint = Blueprint("ra_api", __name__, url_prefix="/api/v1/ra", template_folder="templates")
 
 
 @blueprint.errorhandler(SmkiError)
 def smki_error(error: SmkiError) -> Response:
-    response = jsonify(problem_body(error))
-    response.status_code = status_for(error)
-    response.mimetype = PROBLEM_JSON
-    if response.status_code == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="smki-ra"'
-    return response
+    return error_response(error)
 
 
 @blueprint.errorhandler(HTTPException)
 def http_error(error: HTTPException) -> Response:
-    response = jsonify(http_problem(error))
-    response.status_code = error.code or 500
-    response.mimetype = PROBLEM_JSON
-    return response
+    return http_error_response(error)
 
 
 def body() -> dict[str, Any]:

@@ -25,12 +25,13 @@ from flask import (
 )
 from sqlalchemy import select
 
-from smki.errors import ConfigurationError, SmkiError
+from smki.core.errors import ConfigurationError, SmkiError
+from smki.core.problem import status_for
 from smki.ra import registry
 from smki.ra.forms import FormService
 from smki.ra.identity import NotAuthenticated, Principal, principal_for, require_aro, require_operator, require_sro
 from smki.ra.models import Credential, Organisation, Person
-from smki.ra.web import authority, bearer_token, client_certificate, status_for
+from smki.ra.web import authority, bearer_token, client_certificate
 
 blueprint = Blueprint("ra_portal", __name__, url_prefix="/portal", template_folder="templates")
 SESSION_KEY_LABEL = "portal-session-key"

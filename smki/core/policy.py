@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from cryptography import x509
 
-from smki.errors import ConfigurationError
-from smki.eui64 import Eui64
+from smki.core.errors import ConfigurationError
+from smki.core.eui64 import Eui64
 
 KEY_USAGES = ("digitalSignature", "keyAgreement")
 

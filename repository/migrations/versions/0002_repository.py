@@ -1,7 +1,7 @@
 """Repository: certificates with status, revocation index, CRL/ARL, extracts, documents, access
 
 Revision ID: 0002_repository
-Revises: 0001_ca_core
+Revises: (the Repository's own branch)
 Create Date: 2026-11-22 06:56:34.073145
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0002_repository'
-down_revision = '0001_ca_core'
-branch_labels = None
+down_revision = None
+branch_labels = ('repository',)
 depends_on = None
 
 

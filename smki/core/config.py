@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POLICIES_DIR = PROJECT_ROOT / "policies"
 
 
@@ -26,7 +26,7 @@ class Settings:
     def from_env(cls, instance_dir: str | os.PathLike[str] | None = None,
                  database_url: str | None = None) -> Settings:
         instance = Path(instance_dir or os.environ.get("SMKI_INSTANCE", "instance")).resolve()
-        url = database_url or os.environ.get("SMKI_DATABASE_URL") or f"sqlite:///{instance / 'smki.db'}"
+        url = database_url or os.environ.get("SMKI_DATABASE_URL") or f"sqlite:///{instance / 'smki.core.db'}"
         return cls(instance, url, policies_dir_from_env(), os.environ.get("SMKI_ENVIRONMENT"))
 
     @property

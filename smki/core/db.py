@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -89,30 +86,3 @@ class Database:
             raise
         finally:
             session.close()
-
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision of every branch (idempotent). Each area (CA core,
-        repository, RA) has its own migration branch from 0001, so areas never reorder each other."""
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        config.attributes["connection_url"] = self.url
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "heads")
-
-
-def import_all_models() -> None:
-    """Import every module that declares tables, so ``Base.metadata`` is complete."""
-    import importlib
-    import pkgutil
-
-    import repository
-    import smki
-
-    for package in (smki, repository):
-        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-            if module.name.endswith(".models"):
-                importlib.import_module(module.name)
