@@ -1,5 +1,8 @@
-# The SMKI sandbox as a container: `docker build -t smki-sandbox . && docker run -p 8080:8080 smki-sandbox`
-# State lives in /data (mount a volume to keep the CA and database across restarts).
+# The SMKI sandbox as a container (docs/serving.md#docker):
+#   docker build -t smki-sandbox .
+#   docker run --rm -v smki-data:/data smki-sandbox smki demo    # optional: seed the demo, print its credentials
+#   docker run --rm -p 8080:8080 -p 8083:8083 -v smki-data:/data smki-sandbox
+# State lives in /data (the volume keeps the CA, key stores and database across restarts).
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,8 +20,10 @@ RUN pip install --no-cache-dir . \
 
 USER smki
 VOLUME ["/data"]
-EXPOSE 8080 8083
 # The policy and form folders are data beside the installed package, not inside it.
 ENV SMKI_POLICIES=/app/policies \
     SMKI_RAPP_FORMS=/app/rapp_forms
-CMD ["smki", "serve", "--host", "0.0.0.0", "--port", "8080"]
+# 8080: the web service (/ lists the portals and API documents); 8083: the Repository's services on the DCC
+# Boxed port, served because of --dccboxed (which also accepts DCC Boxed's published default API key).
+EXPOSE 8080 8083
+CMD ["smki", "serve", "--host", "0.0.0.0", "--port", "8080", "--dccboxed"]

@@ -31,8 +31,10 @@ test-postgres: $(STAMP) browser
 
 test: lint test-sqlite
 
+# The served service over HTTP against issue 12's targets (docs/benchmarks.md); BENCH_ARGS=--quick for a short
+# run, BENCH_ARGS="--postgres $(PG_TEST_URL)" on PostgreSQL. Every benchmark at quick size: python -m bench.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench.served $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

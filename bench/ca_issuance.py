@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from bench.common import bare_device_build_and_sign, device_csrs, rate, temporary_instance
+from bench.common import bare_device_build_and_sign, best_of, device_csrs, rate, temporary_instance
 from smki.issuance import IssuanceService
 
 
@@ -28,7 +28,7 @@ def main() -> None:
     print(f"making {args.count} Device CSRs ...", flush=True)
     csrs = device_csrs(args.count)
 
-    bare_rate, bare_s = rate(bare_device_build_and_sign(
+    bare_rate, bare_s = best_of(bare_device_build_and_sign(
         csrs, instance.hierarchy.certificate("issuing_dca"), instance.keystore.signer("issuing-dca"),
         instance.policies.environment.device_policy.dotted_string))
 

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import create_engine, text
 
 from bench.common import temporary_instance
-from smki.core.db import normalise_url
 from smki.core.eui64 import Eui64
 from smki.csrgen import device_csr
 from smki.instance import Instance
@@ -29,39 +22,11 @@ FIRST_DEVICE = 0x00DB120000000000
 CHUNK = 50_000
 
 
-def bench_instance(database_url: str | None) -> tuple[Instance, str | None]:
-    """A throwaway instance; on PostgreSQL in a schema of its own (returned, to drop afterwards)."""
-    if not database_url or database_url.startswith("sqlite"):
-        instance = temporary_instance(database_url)
-        migrate(instance.database)
-        return instance, None
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(database_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    admin.dispose()
-    separator = "&" if "?" in database_url else "?"
-    instance = temporary_instance(f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}")
+def bench_instance(database_url: str | None) -> Instance:
+    """A throwaway, migrated instance (on PostgreSQL in a fresh database), removed when the benchmark exits."""
+    instance = temporary_instance(database_url)
     migrate(instance.database)
-    return instance, schema
-
-
-def drop_schema(database_url: str, schema: str) -> None:
-    from smki.core.db import dispose_all
-
-    dispose_all()
-    admin = create_engine(normalise_url(database_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
-
-
-def remove_instance(instance: Instance) -> None:
-    """The throwaway instance and, on SQLite, its database (a million records is most of a gigabyte)."""
-    from smki.core.db import dispose_all
-
-    dispose_all()
-    shutil.rmtree(instance.settings.instance_dir.parent, ignore_errors=True)
+    return instance
 
 
 def template_der(instance: Instance) -> bytes:
@@ -105,7 +70,7 @@ def bulk_load(instance: Instance, rows: Iterator[tuple[object, ...]]) -> int:
     try:
         cursor = raw.cursor()
         if engine.dialect.name == "postgresql":
-            with cursor.copy(f"COPY repository_certificate ({columns}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            with cursor.copy(f"COPY repository_certificate ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
                     loaded += 1
@@ -128,6 +93,3 @@ def bulk_load(instance: Instance, rows: Iterator[tuple[object, ...]]) -> int:
         raw.close()
     return loaded
 
-
-def scratch_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="smki-bench-repo-"))

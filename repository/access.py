@@ -19,13 +19,16 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, Select, bindparam, case, or_, select, true, update
 
 from repository.errors import RepositoryError, conflict
 from repository.models import RepositoryApiKey, RepositorySession, RepositoryUser
 from repository.settings import RepositorySettings, default_settings
 from repository.store import now_utc, utc
+from smki.core.bounded import has_control_characters
 from smki.core.db import Database
 
 KEY_PREFIX = "smkirepo_"
@@ -43,6 +46,29 @@ class Holder:
     name: str
     may_lodge_documents: bool = False
     via: str = "api_key"  # api_key, password, dccboxed
+
+
+@dataclass(frozen=True)
+class KeyedRead:
+    """What :meth:`RepositoryAccess.read_with_api_key` read: the key's holder (``None``: refused) and rows."""
+
+    holder: Holder | None
+    rows: list[Row[Any]]
+
+
+KEY_PARAMETER = "api_key_sha256"
+
+
+@lru_cache(maxsize=32)
+def _keyed(statement: Select[Any]) -> Select[Any]:
+    """``statement`` joined to the API key's row: the key's holder on every row, or no row at all."""
+    found = statement.subquery()
+    return (select(RepositoryApiKey.holder.label("key_holder"),
+                   RepositoryApiKey.may_lodge_documents.label("key_may_lodge_documents"), *found.c)
+            .select_from(RepositoryApiKey)
+            .outerjoin(found, true())  # the key's row alone when nothing is found
+            .where(RepositoryApiKey.key_sha256 == bindparam(KEY_PARAMETER), RepositoryApiKey.revoked_at.is_(None))
+            .order_by(found.c.id))
 
 
 def _b64(data: bytes) -> str:
@@ -76,8 +102,9 @@ class RepositoryAccess:
             raise RepositoryError("RP:ACC1", f"a Repository password has at least {MIN_PASSWORD} characters",
                                   field="password")
         username = username.strip()
-        if not username:
-            raise RepositoryError("RP:ACC2", "a Repository user needs a username", field="username")
+        if not username or has_control_characters(username):
+            raise RepositoryError("RP:ACC2", "a Repository user needs a username of printable characters",
+                                  field="username")
         with self.database.session() as session:
             if session.scalar(select(RepositoryUser.id).where(RepositoryUser.username == username)):
                 raise conflict("RP:ACC3", f"there is already a Repository user {username!r}")
@@ -94,30 +121,68 @@ class RepositoryAccess:
 
     def authenticate_user(self, username: str, password: str, *, now: dt.datetime | None = None) -> Holder | None:
         """The holder for a correct password; ``None`` for a wrong one (counted); raises
-        :class:`AccountLocked` while the account is locked, whatever the password."""
+        :class:`AccountLocked` while the account is locked, whatever the password.
+
+        Each attempt first reserves one of the window's failures with a single conditional UPDATE, and
+        only then checks the password: the database serialises the reservations, so however many
+        attempts arrive at once, at most ``lockout_failures`` passwords are ever checked in a window. The
+        attempt that takes the last one locks the account before its password is checked; if that
+        password turns out right, the lock is lifted again (a correct password always resets the count).
+        """
         now = now or now_utc()
         access = self.settings.access
-        window = dt.timedelta(minutes=int(access["lockout_window_minutes"]))
-        with self.database.session() as session:
-            user = session.scalars(select(RepositoryUser).where(RepositoryUser.username == username)
-                                   .with_for_update()).one_or_none()
-            if user is None or user.disabled:
-                # spend the same time as a real check, so timing does not reveal which usernames exist
-                self._hash_password(password)
-                return None
-            if user.locked_until is not None and utc(user.locked_until) > now:
-                raise AccountLocked("AU:LOCK1", "this Repository account is locked after repeated failed log-ins; "
-                                    f"try again after {utc(user.locked_until).isoformat()}", status=403)
-            if self._verify_password(password, user.password_hash):
-                user.failures, user.failure_window_start, user.locked_until = 0, None, None
-                return Holder(user.holder, via="password")
-            if user.failure_window_start is None or now - utc(user.failure_window_start) > window:
-                user.failure_window_start, user.failures = now, 0
-            user.failures += 1
-            if user.failures >= int(access["lockout_failures"]):
-                user.locked_until = now + dt.timedelta(minutes=int(access["lockout_minutes"]))
-                user.failures, user.failure_window_start = 0, None
+        window_start = now - dt.timedelta(minutes=int(access["lockout_window_minutes"]))
+        limit = int(access["lockout_failures"])
+        reserved = self._reserve_attempt(username, now, window_start, limit,
+                                         locked_until=now + dt.timedelta(minutes=int(access["lockout_minutes"])))
+        if reserved is None:
+            self._refuse_unreserved(username, password, now)
             return None
+        user_id, holder, stored = reserved
+        if not self._verify_password(password, stored):
+            return None  # the failure was counted when the attempt was reserved
+        with self.database.session() as session:
+            session.execute(update(RepositoryUser).where(RepositoryUser.id == user_id).values(
+                failures=0, failure_window_start=None, locked_until=None))
+        return Holder(holder, via="password")
+
+    def _reserve_attempt(self, username: str, now: dt.datetime, window_start: dt.datetime, limit: int, *,
+                         locked_until: dt.datetime) -> tuple[int, str, str] | None:
+        """Count one failure in advance, unless the account is locked, disabled or unknown (``None``)."""
+        if has_control_characters(username):
+            return None  # no username holds one, and PostgreSQL could not even compare it
+        t = RepositoryUser
+        window_over = or_(t.failure_window_start.is_(None), t.failure_window_start <= window_start)
+        counted = case((window_over, 1), else_=t.failures + 1)
+        statement = (update(t)
+                     .where(t.username == username, t.disabled.is_(False),
+                            or_(t.locked_until.is_(None), t.locked_until <= now),
+                            or_(window_over, t.failures < limit))
+                     # the attempt that reaches the limit locks at once, and the count starts afresh after it
+                     .values(failures=case((counted >= limit, 0), else_=counted),
+                             failure_window_start=case((counted >= limit, None), (window_over, now),
+                                                       else_=t.failure_window_start),
+                             locked_until=case((counted >= limit, locked_until), else_=None))
+                     .returning(t.id, t.holder, t.password_hash))
+        with self.database.session() as session:
+            row = session.execute(statement).one_or_none()
+        return None if row is None else (row.id, row.holder, row.password_hash)
+
+    def _refuse_unreserved(self, username: str, password: str, now: dt.datetime) -> None:
+        """Why no attempt could be reserved: a locked account says so; an unknown or disabled one spends
+        the time of a real check, so timing does not reveal which usernames exist."""
+        locked_until = None
+        if not has_control_characters(username):
+            with self.database.session() as session:
+                row = session.execute(select(RepositoryUser.disabled, RepositoryUser.locked_until)
+                                      .where(RepositoryUser.username == username)).one_or_none()
+            if row is not None and not row.disabled:
+                locked_until = utc(row.locked_until) if row.locked_until is not None else now
+        if locked_until is None:
+            self._hash_password(password)
+            return
+        raise AccountLocked("AU:LOCK1", "this Repository account is locked after repeated failed log-ins; "
+                            f"try again after {locked_until.isoformat()}", status=403)
 
     # --------------------------------------------------------------------------------- portal sessions
     def open_session(self, username: str, *, now: dt.datetime | None = None) -> str:
@@ -165,15 +230,50 @@ class RepositoryAccess:
     def authenticate_api_key(self, key: str | None, *, dccboxed_compatible: bool = False) -> Holder | None:
         if not key:
             return None
-        dccboxed = self.settings.dccboxed
-        if dccboxed_compatible and hmac.compare_digest(key.encode(), str(dccboxed["default_api_key"]).encode()):
-            return Holder(str(dccboxed["holder"]), via="dccboxed")
+        if self._is_dccboxed_default(key, dccboxed_compatible):
+            return self._dccboxed_holder()
         digest = hashlib.sha256(key.encode()).hexdigest()
         with self.database.session() as session:
             row = session.execute(select(RepositoryApiKey.holder, RepositoryApiKey.may_lodge_documents)
                                   .where(RepositoryApiKey.key_sha256 == digest,
                                          RepositoryApiKey.revoked_at.is_(None))).one_or_none()
         return Holder(row.holder, bool(row.may_lodge_documents)) if row else None
+
+    def read_with_api_key(self, key: str | None, statement: Select[Any], parameters: dict[str, Any], *,
+                          dccboxed_compatible: bool = False) -> KeyedRead:
+        """``statement``'s rows (with ``parameters`` bound), read by the same query that checks the API key:
+        one round trip, and a key withdrawn a moment ago is refused at once by every worker, with no cache
+        to fall out of date.
+
+        For a missing, unknown or withdrawn key there is no holder and no row. ``statement`` selects an
+        ``id`` column (its rows come back in ``id`` order) and is best built once: the keyed form of each
+        statement is composed once per process."""
+        if not key:
+            return KeyedRead(None, [])
+        if self._is_dccboxed_default(key, dccboxed_compatible):
+            return KeyedRead(self._dccboxed_holder(), self._read(statement, parameters))
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        rows = self._read(_keyed(statement), {**parameters, KEY_PARAMETER: digest})
+        if not rows:
+            return KeyedRead(None, [])
+        holder = Holder(rows[0].key_holder, bool(rows[0].key_may_lodge_documents))
+        return KeyedRead(holder, [row for row in rows if row.id is not None])
+
+    def _read(self, statement: Select[Any], parameters: dict[str, Any]) -> list[Row[Any]]:
+        with self.database.engine.connect() as connection:
+            if connection.dialect.name != "sqlite":
+                # One statement is its own consistent snapshot: run it outside a transaction, so PostgreSQL
+                # is not sent a BEGIN and a COMMIT around it (two more round trips). SQLite's driver opens
+                # no transaction for a read anyway.
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            return list(connection.execute(statement, parameters).all())
+
+    def _is_dccboxed_default(self, key: str, dccboxed_compatible: bool) -> bool:
+        return dccboxed_compatible and hmac.compare_digest(key.encode(),
+                                                           str(self.settings.dccboxed["default_api_key"]).encode())
+
+    def _dccboxed_holder(self) -> Holder:
+        return Holder(str(self.settings.dccboxed["holder"]), via="dccboxed")
 
     def revoke_all(self, holder: str) -> int:
         """Withdraw every credential of ``holder``: API keys revoked, users disabled, sessions ended."""

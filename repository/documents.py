@@ -96,12 +96,16 @@ class DocumentStore:
             return [DocumentVersion.from_row(row) for row in rows]
 
     def versions(self, name: str) -> list[DocumentVersion]:
+        if not NAME.match(name):
+            return []  # no document has a name outside the pattern lodging enforces
         with self.database.session() as session:
             rows = session.scalars(select(LodgedDocument).where(LodgedDocument.name == name)
                                    .order_by(LodgedDocument.version.desc())).all()
             return [DocumentVersion.from_row(row) for row in rows]
 
     def content(self, name: str, version: int | None = None) -> tuple[DocumentVersion, bytes]:
+        if not NAME.match(name):
+            raise not_found("RP:DOC7", f"there is no document {name!r}")
         statement = select(LodgedDocument).where(LodgedDocument.name == name)
         statement = (statement.where(LodgedDocument.version == version) if version is not None
                      else statement.order_by(LodgedDocument.version.desc()).limit(1))

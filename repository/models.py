@@ -39,7 +39,8 @@ class RepositoryCertificate(Base):
         Index("ix_repository_certificate_not_after", "not_after"),
         Index("ix_repository_certificate_lodged_at", "lodged_at"),
         Index("ix_repository_certificate_updated_at", "updated_at"),
-        Index("ix_repository_certificate_serial", "serial"),  # retrieval by serial alone is the commonest
+        # Retrieval by serial alone, the commonest, and lodging's conflict check both use the unique
+        # (serial, issuer) index: serial is its first column, so a second index on serial served no query.
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

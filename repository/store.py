@@ -25,9 +25,11 @@ import binascii
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +37,7 @@ from repository.certificates import CertificateFacts, describe, normalise_serial
 from repository.errors import RepositoryError, conflict, not_found
 from repository.models import RepositoryCertificate, RepositoryRevocation
 from repository.settings import RepositorySettings, default_settings
+from smki.core.bounded import DATABASE_INTEGER_MAX, has_control_characters
 from smki.core.db import Database
 from smki.core.eui64 import Eui64
 
@@ -49,7 +52,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 LODGING_STATUSES = ("P", "I", "N")
 USAGES = ("DS", "KA")
 KINDS = ("organisation", "device", "oca", "dca")
-LOOKUP_CHUNK = 500  # serials per IN (...) when checking a batch for certificates already lodged
 
 
 def utc(value: dt.datetime) -> dt.datetime:
@@ -172,7 +174,10 @@ def decode_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not text.startswith("c"):
             raise ValueError(cursor)
-        return int(text[1:])
+        position = int(text[1:])
+        if not 0 <= position <= DATABASE_INTEGER_MAX:  # no row is numbered outside the database's range
+            raise ValueError(cursor)
+        return position
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise RepositoryError("RP:CUR1", "the cursor is not one this service issued; start the search "
                               "again without a cursor", field="cursor") from exc
@@ -195,6 +200,33 @@ def _serial(value: str) -> str:
 
 
 SEARCH_COLUMNS = [c for c in RepositoryCertificate.__table__.columns if c.name != "der"]
+
+
+SUBJECT_KINDS = {"subject_eui": "organisation", "device_id": "device"}
+
+
+@cache
+def by_subject_statement(column: str, limit: int) -> Select[Any]:
+    """The Appendix O search, built once: the certificates (no body) of one Organisation subject
+    (``column`` ``subject_eui``) or one Device (``device_id``), in lodging order; the EUI-64 is bound at run
+    time as ``subject``, upper-case hex as :class:`Eui64` writes it. Built once because composing a
+    statement costs more than running it."""
+    t = RepositoryCertificate
+    return (select(*SEARCH_COLUMNS)
+            .where(t.__table__.c[column] == bindparam("subject"), t.kind == SUBJECT_KINDS[column])
+            .order_by(t.id).limit(limit))
+
+
+@cache
+def by_serial_statement() -> Select[Any]:
+    """Every certificate (body included) with the serial bound as ``serial`` (normalised), in lodging order."""
+    t = RepositoryCertificate
+    return select(*t.__table__.columns).where(t.serial == bindparam("serial")).order_by(t.id)
+
+
+def normalised_serial(value: str) -> str:
+    """A serial as the store keeps it, or ``RP:SRC2``."""
+    return _serial(value)
 
 
 class CertificateRepository:
@@ -258,53 +290,75 @@ class CertificateRepository:
                 raise _different_certificate(facts)
             return CertificateRecord.from_row(row)
 
-    def lodge_many(self, certificates: Iterable[bytes | str], *, status: str = "I",
+    def lodge_many(self, certificates: Iterable[bytes | str | CertificateFacts], *, status: str = "I",
                    manufacturing_flag: bool = False, lodged_by: str | None = None,
-                   now: dt.datetime | None = None) -> LodgeSummary:
-        """Lodge a batch in one transaction: all of it, or (on any refusal) none of it."""
+                   now: dt.datetime | None = None, connection: Connection | Session | None = None,
+                   fresh: bool = False) -> LodgeSummary:
+        """Lodge a batch in one transaction: all of it, or (on any refusal) none of it.
+
+        Items are DER or PEM, or :class:`CertificateFacts` a caller that made the certificate already knows
+        (the CA's issuance path), so that nothing is parsed again. With ``connection`` the rows are written
+        in the caller's transaction (which then commits or rolls back the whole). A certificate already
+        lodged is left as it is; a *different* one with the same serial and issuer refuses the batch.
+        ``fresh``: the certificates were minted a moment ago by the CA that lodges them, so none can be
+        lodged yet; they are inserted without asking, and a serial already lodged under the same issuer
+        raises ``IntegrityError`` (the caller's unit is then retried with new serials).
+        """
         self._check_lodging_status(status)
         now = now or now_utc()
         batch: dict[tuple[str, str], CertificateFacts] = {}
         for item in certificates:
-            facts = describe(to_der(item))
+            facts = item if isinstance(item, CertificateFacts) else describe(to_der(item))
             key = (facts.serial, facts.issuer)
             earlier = batch.get(key)
             if earlier is not None and earlier.sha256 != facts.sha256:
                 raise _different_certificate(facts)
             batch[key] = facts
-        with self.database.session() as session:
-            present = self._present(session, batch)
-            rows = [self._row(facts, status=status, manufacturing_flag=manufacturing_flag, lodged_by=lodged_by,
-                              now=now) for key, facts in batch.items() if key not in present]
-            if rows:
-                session.execute(insert(RepositoryCertificate), rows)
-        return LodgeSummary(lodged=len(rows), already_present=len(batch) - len(rows))
+        if not batch:
+            return LodgeSummary(lodged=0, already_present=0)
+        rows = [self._row(facts, status=status, manufacturing_flag=manufacturing_flag, lodged_by=lodged_by, now=now)
+                for facts in batch.values()]
+        if connection is not None:
+            lodged = self._insert(connection, batch, rows, fresh)
+        else:
+            with self.database.session() as session:
+                lodged = self._insert(session, batch, rows, fresh)
+        return LodgeSummary(lodged=lodged, already_present=len(batch) - lodged)
+
+    def _insert(self, connection: Connection | Session, batch: dict[tuple[str, str], CertificateFacts],
+                rows: list[dict[str, Any]], fresh: bool) -> int:
+        if fresh:
+            connection.execute(insert(RepositoryCertificate.__table__), rows)  # Core executemany
+            return len(rows)
+        return self._insert_new(connection, batch, rows)
 
     @staticmethod
-    def _present(session: Session, batch: dict[tuple[str, str], CertificateFacts]) -> set[tuple[str, str]]:
-        present: set[tuple[str, str]] = set()
-        serials = sorted({serial for serial, _issuer in batch})
-        for start in range(0, len(serials), LOOKUP_CHUNK):
-            chunk = serials[start:start + LOOKUP_CHUNK]
-            for serial, issuer, sha256 in session.execute(
-                    select(RepositoryCertificate.serial, RepositoryCertificate.issuer, RepositoryCertificate.sha256)
-                    .where(RepositoryCertificate.serial.in_(chunk))):
-                facts = batch.get((serial, issuer))
-                if facts is None:
-                    continue
-                if facts.sha256 != sha256:
-                    raise _different_certificate(facts)
-                present.add((serial, issuer))
-        return present
+    def _insert_new(connection: Connection | Session, batch: dict[tuple[str, str], CertificateFacts],
+                    rows: list[dict[str, Any]]) -> int:
+        """Insert the rows whose (serial, issuer) is not lodged yet; returns how many. The unique index
+        decides (INSERT .. ON CONFLICT DO NOTHING), so there is no separate duplicate check and no query
+        whose plan depends on the table's statistics; only the rows it skipped are read back, to refuse a
+        different certificate under a lodged serial."""
+        table = RepositoryCertificate.__table__
+        bind = connection.get_bind() if isinstance(connection, Session) else connection
+        statement = (postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert)(table)
+        statement = statement.on_conflict_do_nothing(index_elements=[table.c.serial, table.c.issuer])
+        inserted = {(serial, issuer) for serial, issuer in connection.execute(
+            statement.returning(table.c.serial, table.c.issuer), rows)}
+        for key in batch.keys() - inserted:
+            lodged = connection.execute(select(table.c.sha256).where(
+                table.c.serial == key[0], table.c.issuer == key[1])).scalar_one()
+            if lodged != batch[key].sha256:
+                raise _different_certificate(batch[key])
+        return len(inserted)
 
     # ----------------------------------------------------------------------------------- reading
     def find(self, serial: str) -> list[CertificateRecord]:
         """Every certificate with this serial (one, unless two CAs happened to use the same serial)."""
-        key = _serial(serial)
         with self.database.session() as session:
-            rows = session.scalars(select(RepositoryCertificate).where(RepositoryCertificate.serial == key)
-                                   .order_by(RepositoryCertificate.id)).all()
-            return [CertificateRecord.from_row(row) for row in rows]
+            rows = session.execute(by_serial_statement(), {"serial": _serial(serial)}).all()
+        return [CertificateRecord.from_row(row) for row in rows]
+
 
     def get(self, serial: str, issuer: str | None = None) -> CertificateRecord | None:
         records = [r for r in self.find(serial) if issuer is None or r.issuer == issuer]
@@ -323,10 +377,10 @@ class CertificateRepository:
                **filters: Any) -> Page:
         """Filtered search in lodging order; ``next_cursor`` fetches the following page."""
         criteria = criteria or SearchCriteria(**filters)
+        limit = max(1, min(limit, int(self.settings.web_service["max_page_size"])))
         statement = self._filtered(select(*SEARCH_COLUMNS), criteria)
         if cursor:
             statement = statement.where(RepositoryCertificate.id > decode_cursor(cursor))
-        limit = max(1, min(limit, int(self.settings.web_service["max_page_size"])))
         statement = statement.order_by(RepositoryCertificate.id).limit(limit + 1)
         with self.database.session() as session:
             rows = session.execute(statement).all()
@@ -340,6 +394,9 @@ class CertificateRepository:
         if c.serial:
             conditions.append(t.serial == _serial(c.serial))
         if c.issuer:
+            if has_control_characters(c.issuer):
+                raise RepositoryError("RP:SRC9", "issuer is an RFC 4514 name, such as CN=Z1,OU=07; it has no "
+                                      "control characters", field="issuer")
             conditions.append(t.issuer == c.issuer)
         if c.subject_eui:
             conditions.append(t.subject_eui == _eui(c.subject_eui, "subject_eui"))

@@ -12,7 +12,6 @@ import secrets
 import shutil
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
@@ -23,7 +22,7 @@ from smki.ca.identifiers import serial_hex
 from smki.ca.profile import load_certificate_profile
 from smki.core.errors import ConfigurationError
 from smki.instance import Instance
-from smki.issuance import ledger_row, lint_before_release, record_issuance, release_check
+from smki.issuance import IssuanceService, NotIssued, Outcome, Signed, ledger_row, record_issuance
 from smki.models import IssuanceRecord
 from smki.schema import migrate
 
@@ -115,20 +114,22 @@ def _build(instance: Instance) -> BootstrapResult:
         "organisation", recovery_public, key_usage="digitalSignature", remote_party_role=recovery_role.ou,
         entity_identifier=policies.environment.dcc_entity_identifiers["recovery"])))
 
-    rows, serials = [], {}
-    linted = lint_before_release(policies)
+    # The one issuance path, under the staged hierarchy: each CA certificate is signed (and linted) by
+    # IssuanceService like any other, and all are recorded in one transaction. One at a time, because each
+    # CA's certificate must be on disk before the next one it signs can name it as issuer.
+    service = IssuanceService(ca, instance.database, policies)
+    outcomes: list[Outcome] = []
+    serials = {}
     for name, request in requests:
-        certificate = ca.issue(request, now=now)
-        if request.profile in linted:
-            release_check(certificate, request.profile, policies)
-        staged.path(name).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        issuer = ca.issuer_of(request.profile)
-        rows.append(ledger_row(certificate, request, issuer_name=names[name if issuer == "self" else issuer],
-                               channel="bootstrap", requested_by="smki init", csr_sha256=None, now=now))
-        serials[name] = f"{certificate.serial_number:032X}"
+        [outcome] = service.sign([request], channel="bootstrap", requested_by="smki init", now=now).outcomes
+        if isinstance(outcome, NotIssued):
+            raise outcome.error
+        staged.path(name).write_bytes(outcome.pem)
+        outcomes.append(outcome)
+        serials[name] = outcome.serial
 
     with instance.database.engine.begin() as connection:
-        record_issuance(connection, rows)
+        service.record(connection, Signed(outcomes, "bootstrap", "smki init"))
     shutil.rmtree(settings.ca_dir, ignore_errors=True)
     staging.rename(settings.ca_dir)
     return BootstrapResult(True, serials)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from smki.core.errors import SmkiError
+from smki.core.policy import validate_policies
 from smki.instance import Instance
 from smki.schema import migrate
 
@@ -28,11 +29,13 @@ def init() -> None:
     """Create the CA hierarchy, Recovery and Contingency keys, and the database (idempotent)."""
     from smki.bootstrap import initialise
 
-    instance = Instance.from_env()
     try:
+        instance = Instance.from_env()  # a bad SMKI_* variable (CA:CFG13) or policy file stops here, not later
+        validate_policies(instance.settings.policies_dir, instance.settings.environment)
         result = initialise(instance)
     except SmkiError as error:
         fail(error)
+    prepare_secrets(instance)
     verb = "created" if result.created else "already present"
     click.echo(f"SMKI instance {instance.settings.instance_dir}: hierarchy {verb}")
     for name, serial in result.certificates.items():
@@ -73,25 +76,44 @@ def ca_issue(csr_file: Path, out: Path | None, kind: str | None, operator: str |
         click.echo(issued.pem.decode(), nl=False)
 
 
+def prepare_secrets(instance: Instance) -> None:
+    """Every secret the instance's processes use, created once here: the portals' session key and the IKI CA
+    (key and certificate). Web workers started afterwards only read them; before, each made its own."""
+    from smki.ra.iki import IkiAuthority
+    from smki.ra.settings import load_ra_settings
+
+    instance.prepare_secrets()
+    _ = IkiAuthority(instance, load_ra_settings(instance.settings.policies_dir)).certificate
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--workers", type=click.IntRange(min=1), envvar="SMKI_WEB_WORKERS", show_envvar=True,
+              help="Web worker processes.  [default: one per core]")
+@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True, envvar="SMKI_WEB_THREADS",
+              show_envvar=True, help="Threads in each web worker.")
+@click.option("--batch-workers", type=click.IntRange(min=1), envvar="SMKI_BATCH_WORKERS", show_envvar=True,
+              help="Device CSR batch worker processes.  [default: one per core]")
 @click.option("--dccboxed", is_flag=True, help="DCC Boxed compatibility: also serve the Repository web service "
               "on port 8083 and accept DCC Boxed's default API key.")
 @click.option("--tls", is_flag=True, help="Serve HTTPS with a server certificate from the sandbox IKI CA and accept "
               "IKI client certificates (mutual TLS) for ARO and system authentication.")
 @click.option("--worker/--no-worker", "device_worker", default=True, show_default=True,
-              help="Run one Device CSR batch worker beside the web service (--no-worker when workers run elsewhere).")
-def serve(host: str, port: int, workers: int, dccboxed: bool, tls: bool, device_worker: bool) -> None:
+              help="Run the Device CSR batch worker beside the web service (--no-worker when workers run elsewhere).")
+def serve(host: str, port: int, workers: int | None, threads: int, batch_workers: int | None, dccboxed: bool,
+          tls: bool, device_worker: bool) -> None:
     """Run the sandbox's web service (initialising the instance on first start), with its CRL publisher
-    and a Device CSR batch worker beside it."""
+    and a Device CSR batch worker beside it. One serve per instance: a second is refused (CA:SRV01)."""
     from smki.bootstrap import initialise
-    from smki.web.server import run, smki_command
+    from smki.web.server import cores, run, smki_command
 
-    instance = Instance.from_env()
     try:
+        instance = Instance.from_env()  # a bad SMKI_* variable (CA:CFG13) or policy file stops here, not later
+        validate_policies(instance.settings.policies_dir, instance.settings.environment)
+        lock = instance.hold()  # before anything is created: two serves must not initialise one instance at once
         result = initialise(instance)
+        prepare_secrets(instance)
     except SmkiError as error:
         fail(error)
     if result.created:
@@ -100,9 +122,21 @@ def serve(host: str, port: int, workers: int, dccboxed: bool, tls: bool, device_
     from smki.repository_cli import serve_options  # the repository's publisher and DCC Boxed port
 
     options = serve_options(instance, host, port, dccboxed)
+    workers, batch_workers = workers or cores(), batch_workers or cores()
     if device_worker:  # batches are processed as soon as they arrive, with no second command to remember
-        options["companions"] = [*options.get("companions", []), smki_command("worker", "--workers", "1")]
-    run(host=host, port=port, workers=workers, **options, **(tls_options(instance, host) if tls else {}))
+        options["companions"] = [*options.get("companions", []),
+                                 smki_command("worker", "--workers", str(batch_workers))]
+    scheme = "https" if tls else "http"
+    extra = [f"{scheme}://{address}" for address in options.get("bind", [])[1:]]  # the DCC Boxed port
+    click.echo(f"serving {scheme}://{host}:{port}/ (the portals and API documents are listed there)"
+               + (f" and {', '.join(extra)}" if extra else "") + f" with {workers} web workers of {threads} threads"
+               + (f" and {batch_workers} batch workers" if device_worker else "") + "; Ctrl-C stops it", err=True)
+    if tls:
+        options.update(tls_options(instance, host))
+    try:
+        run(host=host, port=port, workers=workers, threads=threads, keep_fds=[lock.fd], **options)
+    except SmkiError as error:
+        fail(error)
 
 
 main.add_command(__import__("smki.lint.cli", fromlist=["lint_command"]).lint_command)  # smki lint

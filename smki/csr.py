@@ -17,7 +17,8 @@ from typing import Literal
 
 from asn1crypto import parser as asn1_parser
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
@@ -31,6 +32,12 @@ CsrKind = Literal["organisation", "device"]
 
 # The DER of AlgorithmIdentifier { ecdsa-with-SHA256 } with parameters absent, as RFC 5758 requires.
 ECDSA_SHA256_DER = bytes.fromhex("300a06082a8648ce3d040302")
+# The DER of the OID id-ecPublicKey (1.2.840.10045.2.1).
+ID_EC_PUBLIC_KEY_DER = bytes.fromhex("06072a8648ce3d0201")
+# SubjectPublicKeyInfo of a key on the named curve P-256, up to its point: SEQUENCE { AlgorithmIdentifier
+# { id-ecPublicKey, prime256v1 }, BIT STRING of 66 octets (no unused bits, then the 65-octet point) }.
+P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+P256_SPKI_LENGTH = len(P256_SPKI_PREFIX) + 65
 # Labels may hold digits (X509 CRL, PKCS7): any label is matched, so a wrong one gets FM:CSR04, not FM:CSR03.
 _PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----", re.S)
 _BASE64_BODY = re.compile(rb"^[A-Za-z0-9+/=\r\n]+$")
@@ -119,6 +126,8 @@ def decode(raw: bytes | str, policies: Policies) -> bytes:
     return der
 
 
+_SIGNATURE_MESSAGE = ("the CSR signature does not verify with its own public key (no proof of possession); sign "
+                      "the CSR with the private key of the key pair.")
 _SIG_ALG_MESSAGE = ("the CSR must be signed with ecdsa-with-SHA256 and an AlgorithmIdentifier without "
                     "parameters (not even NULL).")
 # RFC 5280 ub-common-name: a longer or empty CN could not be put into the certificate.
@@ -162,18 +171,58 @@ def _parse(der: bytes) -> tuple[x509.CertificateSigningRequest, _RawParts]:
         if algorithm != ECDSA_SHA256_DER:
             raise CsrRejected(CR_SIG_ALG, _SIG_ALG_MESSAGE) from exc
         raise CsrRejected(FM_NOT_PKCS10, f"the request is not a well-formed PKCS#10 CSR ({exc}).") from exc
+    except TypeError as exc:  # cryptography allows a BIT STRING only as x500UniqueIdentifier
+        raise CsrRejected(CR_SUBJECT, f"the subject cannot be read ({exc}); in a CSR subject only the "
+                          "x500UniqueIdentifier is a BIT STRING.") from exc
     return request, _RawParts(version, spki, algorithm)
+
+
+def _is_ec_key(spki: bytes) -> bool:
+    """Whether SubjectPublicKeyInfo names id-ecPublicKey, read from its TLVs (parameters are not looked at)."""
+    try:
+        [algorithm] = _children(asn1_parser.parse(spki)[4], 1)
+        [oid] = _children(asn1_parser.parse(algorithm)[4], 1)
+    except ValueError:
+        return False
+    return oid == ID_EC_PUBLIC_KEY_DER
+
+
+def _p256_key_and_signature(request: x509.CertificateSigningRequest, raw: _RawParts) -> ec.EllipticCurvePublicKey:
+    """The key of a CSR whose SubjectPublicKeyInfo is, byte for byte, an uncompressed P-256 point (what GBCS
+    requires, and every CSR the services are sent): loaded once from the point, its signature checked with it."""
+    try:
+        public_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw.spki[len(P256_SPKI_PREFIX):])
+    except ValueError as exc:
+        raise CsrRejected(CR_KEY_TYPE, f"the public key cannot be read ({exc}); generate an EC key on "
+                          "NIST P-256.") from exc
+    if raw.signature_algorithm != ECDSA_SHA256_DER:
+        raise CsrRejected(CR_SIG_ALG, _SIG_ALG_MESSAGE)
+    try:
+        public_key.verify(request.signature, request.tbs_certrequest_bytes, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature as exc:
+        raise CsrRejected(CR_SIGNATURE, _SIGNATURE_MESSAGE) from exc
+    return public_key
 
 
 def _key_and_signature(request: x509.CertificateSigningRequest, raw: _RawParts,
                        policies: Policies) -> ec.EllipticCurvePublicKey:
     if raw.version != b"\x02\x01\x00":
         raise CsrRejected(CR_VERSION, "the CSR version must be 0 (PKCS#10 v1).")
+    if policies.csr.curve == "secp256r1" and len(raw.spki) == P256_SPKI_LENGTH \
+            and raw.spki.startswith(P256_SPKI_PREFIX + b"\x04"):
+        return _p256_key_and_signature(request, raw)
+    # Anything else is refused below, each way with its own code.
     try:
         public_key = request.public_key()
     except (ValueError, TypeError) as exc:
         raise CsrRejected(CR_KEY_TYPE, f"the public key cannot be read ({exc}); generate an EC key on "
                           "NIST P-256.") from exc
+    except UnsupportedAlgorithm as exc:  # an algorithm or a curve OpenSSL does not know at all
+        if _is_ec_key(raw.spki):
+            raise CsrRejected(CR_CURVE, f"the key's curve is not supported ({exc}); GBCS allows only NIST "
+                              "P-256 (secp256r1, prime256v1).") from exc
+        raise CsrRejected(CR_KEY_TYPE, f"the public key's algorithm is not supported ({exc}); GBCS allows "
+                          "only EC keys on NIST P-256.") from exc
     if not isinstance(public_key, ec.EllipticCurvePublicKey):
         raise CsrRejected(CR_KEY_TYPE, "the public key is not an elliptic-curve key; GBCS allows only "
                           "EC keys on NIST P-256.")
@@ -191,8 +240,7 @@ def _key_and_signature(request: x509.CertificateSigningRequest, raw: _RawParts,
     if raw.signature_algorithm != ECDSA_SHA256_DER:
         raise CsrRejected(CR_SIG_ALG, _SIG_ALG_MESSAGE)
     if not request.is_signature_valid:
-        raise CsrRejected(CR_SIGNATURE, "the CSR signature does not verify with its own public key "
-                          "(no proof of possession); sign the CSR with the private key of the key pair.")
+        raise CsrRejected(CR_SIGNATURE, _SIGNATURE_MESSAGE)
     return public_key
 
 
@@ -272,9 +320,11 @@ def _organisation(request: x509.CertificateSigningRequest, usage: str, policies:
         raise CsrRejected(CR_ENTITY_ID, "the x500UniqueIdentifier must be a BIT STRING of exactly 64 "
                           "bits holding the Entity Identifier (EUI-64).")
     trading_name = str(found["CN"].value) if "CN" in found else None
-    if trading_name is not None and len(trading_name) not in _CN_LENGTH:
-        raise CsrRejected(CR_SUBJECT, f"the subject CN (trading name) has {len(trading_name)} characters; "
-                          "give 1 to 64, or leave CN out.")
+    # Counted in UTF-8 octets, as the certificate builder (cryptography) counts them: 64 characters outside
+    # ASCII would pass a count of characters and then fail at signing.
+    if trading_name is not None and len(trading_name.encode("utf-8")) not in _CN_LENGTH:
+        raise CsrRejected(CR_SUBJECT, f"the subject CN (trading name) is {len(trading_name.encode('utf-8'))} "
+                          "octets in UTF-8; give 1 to 64 (fewer characters outside ASCII), or leave CN out.")
     return {"role": role, "entity_identifier": Eui64(value[1:]), "trading_name": trading_name}
 
 

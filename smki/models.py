@@ -22,7 +22,7 @@ class IssuanceRecord(Base):
     # 16 octets as 32 upper-case hex digits; the database enforces uniqueness across every profile,
     # so no two certificates of this CA ever share a serial.
     serial: Mapped[str] = mapped_column(String(32), unique=True)
-    profile: Mapped[str] = mapped_column(String(32), index=True)
+    profile: Mapped[str] = mapped_column(String(32))
     issuer_name: Mapped[str] = mapped_column(String(64))
     subject_id: Mapped[str | None] = mapped_column(String(16), index=True)  # EUI-64 or Device ID, hex
     key_usage: Mapped[str | None] = mapped_column(String(20))
@@ -32,7 +32,23 @@ class IssuanceRecord(Base):
     csr_sha256: Mapped[str | None] = mapped_column(String(64))
     tbs_sha256: Mapped[str] = mapped_column(String(64))
     certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Indexed for the reconciliation that lodges what issuance did not (a window of recent rows).
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class DeviceCertificateTally(Base):
+    """How many Device Certificates the ledger holds for each Device ID, kept in the transaction that
+    inserts the ledger rows (:func:`smki.issuance.record_issuance`).
+
+    One row per device is what lets "fewer than N per Device ID" hold under concurrency without a
+    global lock: the increment is a conditional upsert, so PostgreSQL locks only that device's row and a
+    second writer for the same device waits for the first and then sees its count.
+    """
+
+    __tablename__ = "device_certificate_tally"
+
+    device_id: Mapped[str] = mapped_column(String(16), primary_key=True)  # hex, as issuance.subject_id
+    issued: Mapped[int] = mapped_column(Integer)
 
 
 class CsrRejection(Base):

@@ -10,8 +10,12 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smki.core.db import Base, Database
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 _SMKI = Path(__file__).resolve().parent
 _REPOSITORY = _SMKI.parent / "repository"
@@ -31,7 +35,7 @@ def import_all_models() -> type[Base]:
     return Base
 
 
-def alembic_config(database: Database):  # type: ignore[no-untyped-def]
+def alembic_config(database: Database) -> Config:
     from alembic.config import Config
 
     config = Config()

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from smki.bootstrap import initialise
@@ -21,6 +22,11 @@ from smki.instance import Instance
 from smki.schema import migrate
 
 INTEROP_DIR = Path(os.environ.get("SMKI_INTEROP_DIR", PROJECT_ROOT.parent / "shared" / "interop"))
+
+# Property tests (tests/properties) explore at random locally; under CI the same examples every run, so a
+# failure there repeats, and no example database is kept between runs.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +47,7 @@ def database_url(tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database for one test: a SQLite file, or a PostgreSQL schema of its own."""
     base = postgres_url()
     if not base:
-        yield f"sqlite:///{tmp_path / 'smki.core.db'}"
+        yield f"sqlite:///{tmp_path / 'smki.db'}"
         return
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")

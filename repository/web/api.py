@@ -22,6 +22,8 @@ from repository.errors import RepositoryError
 from repository.store import CertificateRecord, SearchCriteria
 from repository.web import common
 from repository.web.openapi import openapi_document
+from smki.core.bounded import parse_query_int
+from smki.core.errors import SmkiError
 from smki.core.problem import error_response
 
 blueprint = Blueprint("repository_api", __name__, url_prefix="/api/v1/repository")
@@ -57,14 +59,11 @@ def _time(name: str) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def _int(name: str) -> int | None:
-    value = request.args.get(name)
-    if value in (None, ""):
-        return None
+def _int(name: str, minimum: int = 0) -> int | None:
     try:
-        return int(value)
-    except ValueError as exc:
-        raise RepositoryError("RP:SRC7", f"{name} must be a whole number", field=name) from exc
+        return parse_query_int(request.args.get(name), field=name, code="RP:SRC7", minimum=minimum)
+    except SmkiError as refusal:  # as the Repository's own refusal, which its portal pages render
+        raise RepositoryError(refusal.code, refusal.message, field=name) from None
 
 
 def _flag(name: str) -> bool | None:
@@ -108,7 +107,7 @@ def openapi():  # type: ignore[no-untyped-def]
 @blueprint.get("/certificates")
 def search():  # type: ignore[no-untyped-def]
     require_holder()
-    limit = _int("limit") or int(common.settings().web_service["page_size"])
+    limit = _int("limit", minimum=1) or int(common.settings().web_service["page_size"])
     page = common.certificates().search(criteria_from_request(), limit=limit, cursor=request.args.get("cursor"))
     body: dict[str, Any] = {"certificates": [certificate_json(r) for r in page.records],
                             "next_cursor": page.next_cursor}

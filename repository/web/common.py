@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import secrets
 import time
 from typing import Any
@@ -13,7 +11,7 @@ from flask import current_app, g, request
 from repository.access import Holder, RepositoryAccess
 from repository.crls import RevocationLists
 from repository.documents import DocumentStore
-from repository.models import RepositoryRequestLog
+from repository.request_log import RequestLogSettings, request_log_for
 from repository.settings import RepositorySettings, load_repository_settings
 from repository.store import CertificateRepository
 from smki.core.db import Database
@@ -50,11 +48,11 @@ def revocation_lists() -> RevocationLists:
 
 
 def dccboxed_compatible() -> bool:
-    """The DCC Boxed compatibility setting: app config ``SMKI_DCCBOXED``, else the environment."""
+    """The DCC Boxed compatibility setting: app config ``SMKI_DCCBOXED``, else the instance's settings."""
     configured = current_app.config.get("SMKI_DCCBOXED")
     if configured is not None:
         return bool(configured)
-    return os.environ.get("SMKI_DCCBOXED", "").lower() in ("1", "true", "yes", "on")
+    return bool(_instance().settings.dccboxed)
 
 
 def audit_reference() -> str:
@@ -63,10 +61,9 @@ def audit_reference() -> str:
 
 
 def record_request(reference: str, holder: Holder | None, operation: str, code: int, detail: str | None = None) -> None:
-    with database().session() as session:
-        session.add(RepositoryRequestLog(audit_reference=reference, holder=holder.name if holder else None,
-                                         operation=operation, response_code=code, at=dt.datetime.now(dt.UTC),
-                                         detail=detail[:1000] if detail else None))
+    """Into the request log, written in batches off the request path (:mod:`repository.request_log`)."""
+    request_log = request_log_for(database(), RequestLogSettings.from_policy(settings().web_service))
+    request_log.record(reference, holder.name if holder else None, operation, code, detail)
 
 
 def api_key_from_request() -> str | None:

@@ -15,14 +15,16 @@ from __future__ import annotations
 import base64
 import textwrap
 import xml.etree.ElementTree as ET  # building responses only; requests go through defusedxml
+from typing import Any
 
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 from flask import Blueprint, Response, request
+from sqlalchemy import Select
 
-from repository.access import Holder
+from repository.access import KeyedRead
 from repository.errors import RepositoryError
-from repository.store import CertificateRecord, SearchCriteria
+from repository.store import CertificateRecord, by_serial_statement, by_subject_statement, normalised_serial
 from repository.web import common
 from smki.core.eui64 import Eui64
 
@@ -51,6 +53,9 @@ def _parse(expected_root: str) -> dict[str, str]:
         raise InvalidRequest(f"the request body is empty; send a {expected_root} document")
     try:
         root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except LookupError as exc:  # expat asks Python's codecs for an encoding it does not know itself
+        raise InvalidRequest(f"the XML declaration names an encoding this service does not read ({exc}); "
+                             "send UTF-8") from exc
     except (ET.ParseError, DefusedXmlException, ValueError) as exc:
         raise InvalidRequest(f"the request is not well-formed XML ({exc})") from exc
     if _local(root.tag) != expected_root:
@@ -106,68 +111,90 @@ def _outcome(root_name: str, reference: str, status: int, message: str) -> ET.El
     return root
 
 
-def _authenticate() -> Holder:
-    holder = common.access().authenticate_api_key(request.args.get("apikey"),
-                                                  dccboxed_compatible=common.dccboxed_compatible())
+KEY_REFUSED = "the apikey query parameter is missing or is not a valid Repository API key"
+
+
+def _refused(root_name: str, operation: str, reference: str, message: str, *, key_checked: bool = False) -> Response:
+    """A 401. A request refused before its key was read (a bad body) still reports a bad key first, and
+    logs the holder of a good one."""
+    holder = None
+    if not key_checked:
+        holder = common.access().authenticate_api_key(request.args.get("apikey"),
+                                                      dccboxed_compatible=common.dccboxed_compatible())
     if holder is None:
-        raise InvalidRequest("the apikey query parameter is missing or is not a valid Repository API key")
-    return holder
+        message = KEY_REFUSED
+    common.record_request(reference, holder, operation, 401, message)
+    return _respond(_outcome(root_name, reference, 401, f"Invalid request: {message}"), 401)
+
+
+def _keyed_read(statement: Select[Any], parameters: dict[str, Any]) -> KeyedRead:
+    """The certificates and the caller's API key, in one query (:meth:`RepositoryAccess.read_with_api_key`)."""
+    return common.access().read_with_api_key(request.args.get("apikey"), statement, parameters,
+                                             dccboxed_compatible=common.dccboxed_compatible())
+
+
+def _search_subject(fields: dict[str, str]) -> tuple[str, str, Eui64]:
+    """The element given, its text, and the EUI-64 it names."""
+    given = [name for name in SEARCH_NAMES if name in fields]
+    unknown = sorted(set(fields) - set(SEARCH_NAMES))
+    if unknown:
+        raise InvalidRequest(f"unexpected element {unknown[0]}; give one of {' or '.join(SEARCH_NAMES)}")
+    if len(given) != 1:
+        raise InvalidRequest(f"give exactly one of {' or '.join(SEARCH_NAMES)}")
+    try:
+        eui = Eui64.parse(fields[given[0]])
+    except ValueError as exc:
+        raise InvalidRequest(f"{given[0]} is not an EUI-64 such as 90-B3-D5-1F-30-01-00-00") from exc
+    return given[0], fields[given[0]], eui
 
 
 @blueprint.post("/certificatesearch")
 def certificate_search() -> Response:
     reference = common.audit_reference()
-    holder: Holder | None = None
+    operation, root_name = "certificatesearch", "CertificateSearchResponse"
     try:
-        holder = _authenticate()
-        fields = _parse("CertificateSearchRequest")
-        given = [name for name in SEARCH_NAMES if name in fields]
-        unknown = sorted(set(fields) - set(SEARCH_NAMES))
-        if unknown:
-            raise InvalidRequest(f"unexpected element {unknown[0]}; give one of {' or '.join(SEARCH_NAMES)}")
-        if len(given) != 1:
-            raise InvalidRequest(f"give exactly one of {' or '.join(SEARCH_NAMES)}")
-        try:
-            eui = Eui64.parse(fields[given[0]])
-        except ValueError as exc:
-            raise InvalidRequest(f"{given[0]} is not an EUI-64 such as 90-B3-D5-1F-30-01-00-00") from exc
-        criteria = (SearchCriteria(subject_eui=eui.hex, kind="organisation") if given[0] == SEARCH_NAMES[0]
-                    else SearchCriteria(device_id=eui.hex, kind="device"))
-        limit = int(common.settings().web_service["max_results"])
-        records = common.certificates().search(criteria, limit=limit).records
+        element, subject, eui = _search_subject(_parse("CertificateSearchRequest"))
+        column = "subject_eui" if element == "CertificateSubjectName" else "device_id"
+        statement = by_subject_statement(column, int(common.settings().web_service["max_results"]))
+        read = _keyed_read(statement, {"subject": eui.hex})
     except (InvalidRequest, RepositoryError) as error:
-        message = str(error) if isinstance(error, InvalidRequest) else error.message
-        common.record_request(reference, holder, "certificatesearch", 401, message)
-        return _respond(_outcome("CertificateSearchResponse", reference, 401, f"Invalid request: {message}"), 401)
+        return _refused(root_name, operation, reference, _message(error))
+    if read.holder is None:
+        return _refused(root_name, operation, reference, KEY_REFUSED, key_checked=True)
+    records = [CertificateRecord.from_row(row, with_der=False) for row in read.rows]
     if not records:
-        common.record_request(reference, holder, "certificatesearch", 402, fields[given[0]])
-        return _respond(_outcome("CertificateSearchResponse", reference, 402, "No certificates found"), 402)
-    root = _outcome("CertificateSearchResponse", reference, 200, "Success")
+        common.record_request(reference, read.holder, operation, 402, subject)
+        return _respond(_outcome(root_name, reference, 402, "No certificates found"), 402)
+    root = _outcome(root_name, reference, 200, "Success")
     for record in records:
         _fields(ET.SubElement(root, "Result"), record, with_body=False)
-    common.record_request(reference, holder, "certificatesearch", 200, f"{fields[given[0]]}: {len(records)}")
+    common.record_request(reference, read.holder, operation, 200, f"{subject}: {len(records)}")
     return _respond(root, 200)
 
 
 @blueprint.post("/retrievecertificate")
 def retrieve_certificate() -> Response:
     reference = common.audit_reference()
-    holder: Holder | None = None
+    operation, root_name = "retrievecertificate", "CertificateDataResponse"
     try:
-        holder = _authenticate()
         fields = _parse("CertificateDataRequest")
         if set(fields) != {"CertificateSerial"}:
             raise InvalidRequest("give exactly one CertificateSerial")
-        records = common.certificates().find(fields["CertificateSerial"])
+        read = _keyed_read(by_serial_statement(), {"serial": normalised_serial(fields["CertificateSerial"])})
     except (InvalidRequest, RepositoryError) as error:
-        message = str(error) if isinstance(error, InvalidRequest) else error.message
-        common.record_request(reference, holder, "retrievecertificate", 401, message)
-        return _respond(_outcome("CertificateDataResponse", reference, 401, f"Invalid request: {message}"), 401)
-    if not records:
-        common.record_request(reference, holder, "retrievecertificate", 402, fields["CertificateSerial"])
-        return _respond(_outcome("CertificateDataResponse", reference, 402, "Certificate not found"), 402)
+        return _refused(root_name, operation, reference, _message(error))
+    if read.holder is None:
+        return _refused(root_name, operation, reference, KEY_REFUSED, key_checked=True)
+    if not read.rows:
+        common.record_request(reference, read.holder, operation, 402, fields["CertificateSerial"])
+        return _respond(_outcome(root_name, reference, 402, "Certificate not found"), 402)
     # Two issuers may in principle share a serial; the service answers one certificate: the first lodged.
-    root = _outcome("CertificateDataResponse", reference, 200, "Success")
-    _fields(ET.SubElement(root, "CertificateResponse"), records[0], with_body=True)
-    common.record_request(reference, holder, "retrievecertificate", 200, records[0].serial)
+    record = CertificateRecord.from_row(read.rows[0])
+    root = _outcome(root_name, reference, 200, "Success")
+    _fields(ET.SubElement(root, "CertificateResponse"), record, with_body=True)
+    common.record_request(reference, read.holder, operation, 200, record.serial)
     return _respond(root, 200)
+
+
+def _message(error: InvalidRequest | RepositoryError) -> str:
+    return str(error) if isinstance(error, InvalidRequest) else error.message

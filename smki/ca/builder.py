@@ -30,6 +30,7 @@ STRING_TYPES = {
 KEY_USAGE_FLAGS = ("digitalSignature", "contentCommitment", "keyEncipherment", "dataEncipherment",
                    "keyAgreement", "keyCertSign", "cRLSign", "encipherOnly", "decipherOnly")
 UTC_TIME_LIMIT = dt.datetime(2050, 1, 1, tzinfo=dt.UTC)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,34 @@ class ProfileBuilder:
         not_after = profile.validity.not_after
         self._fixed_not_after = (dt.datetime.strptime(not_after, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.UTC)
                                  if not_after else None)
+        self._prepared: dict[tuple[str, int], x509.Extension[x509.ExtensionType]] = {}
+        self._prepared_ids = {id(v) for v in (self._policies, self._aki, *self._fixed_ku.values()) if v is not None}
+        self._validity_of_day: tuple[dt.date | None, tuple[dt.datetime, dt.datetime]] = (None, (_EPOCH, _EPOCH))
+        kinds = [spec.type for spec in profile.extensions]
+        repeated = sorted({kind for kind in kinds if kinds.count(kind) > 1})
+        if repeated:  # the builder is given the extensions at once, so it does not check this itself
+            raise ConfigurationError("CA:CFG7", f"profile {profile.name} names {', '.join(repeated)} more than once; "
+                                     "a certificate carries each extension once (RFC 5280 4.2)")
+
+    def _wrapped(self, spec: ExtensionSpec, value: x509.ExtensionType) -> x509.Extension[x509.ExtensionType]:
+        """The extension as the builder takes it; made once for the values prepared once (the same object)."""
+        if id(value) not in self._prepared_ids:
+            return x509.Extension(value.oid, spec.critical, value)
+        prepared = self._prepared.get((spec.type, id(value)))
+        if prepared is None:
+            prepared = self._prepared[(spec.type, id(value))] = x509.Extension(value.oid, spec.critical, value)
+        return prepared
 
     def validity(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        v = self.profile.validity
+        if v.not_before == "start_of_day" and self._validity_of_day[0] == now.date():
+            return self._validity_of_day[1]  # every certificate of a day has the same validity
+        validity = self._validity(now)
+        if v.not_before == "start_of_day":
+            self._validity_of_day = (now.date(), validity)
+        return validity
+
+    def _validity(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
         v = self.profile.validity
         not_before = _start_of_day(now) if v.not_before == "start_of_day" else now.replace(microsecond=0)
         if self._fixed_not_after is not None:
@@ -121,8 +148,12 @@ class ProfileBuilder:
             if string_type is _ASN1Type.BitString:
                 # cryptography holds a BIT STRING as its content octets: 0 unused bits, then the EUI-64
                 value = b"\x00" + value.value
-            rdns.append(x509.RelativeDistinguishedName(
-                [x509.NameAttribute(ATTRIBUTE_OIDS[attr.attribute], value, string_type)]))
+            try:
+                attribute = x509.NameAttribute(ATTRIBUTE_OIDS[attr.attribute], value, string_type)
+            except (ValueError, TypeError) as exc:  # e.g. a CN past 64 octets of UTF-8
+                raise IssuanceFailed("CA:E210", f"the {self.profile.title} cannot carry this {attr.attribute} "
+                                     f"in its subject ({exc})") from exc
+            rdns.append(x509.RelativeDistinguishedName([attribute]))
         return x509.Name(rdns)
 
     @staticmethod
@@ -165,17 +196,19 @@ class ProfileBuilder:
         subject = self.subject(request)
         not_before, not_after = self.validity(now)
         ski = subject_key_identifier(request.public_key)
-        builder = (x509.CertificateBuilder()
-                   .issuer_name(self.issuer_name if self.issuer_name is not None else subject)
-                   .subject_name(subject)
-                   .public_key(request.public_key)
-                   .serial_number(serial if serial is not None else new_serial(self.profile.serial_octets))
-                   .not_valid_before(not_before)
-                   .not_valid_after(not_after))
+        extensions = []
         for spec in self.profile.extensions:
-            extension = self._extension(spec, request, ski)
-            if extension is not None:
-                builder = builder.add_extension(extension, critical=spec.critical)
+            value = self._extension(spec, request, ski)
+            if value is not None:
+                extensions.append(self._wrapped(spec, value))
+        # All at once: add_extension() copies the builder and its list, and rechecks duplicates, per call.
+        builder = x509.CertificateBuilder(extensions=extensions) \
+            .issuer_name(self.issuer_name if self.issuer_name is not None else subject) \
+            .subject_name(subject) \
+            .public_key(request.public_key) \
+            .serial_number(serial if serial is not None else new_serial(self.profile.serial_octets)) \
+            .not_valid_before(not_before) \
+            .not_valid_after(not_after)
         key = signer or self.signer
         if key is None:
             raise ConfigurationError("CA:KEY5", f"no signing key for {self.profile.title}")

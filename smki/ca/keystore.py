@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +30,7 @@ class KeyStore(Protocol):
     def has(self, label: str) -> bool: ...
     def put_secret(self, label: str, secret: bytes) -> None: ...
     def get_secret(self, label: str) -> bytes: ...
+    def ensure_secret(self, label: str, length: int = 32) -> bytes: ...
 
 
 def _check_label(label: str) -> None:
@@ -36,22 +38,46 @@ def _check_label(label: str) -> None:
         raise ValueError(f"key label {label!r} is not a safe file name")
 
 
+def _staged(path: Path, data: bytes) -> Path:
+    """``data`` in a new owner-only file beside ``path``, flushed to disk, under a name no other process
+    uses (a fixed ``.tmp`` name let two processes truncate, rename and remove each other's file)."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
 def _write_private(path: Path, data: bytes) -> None:
     """Write atomically with owner-only permissions: a crash leaves the old file or the new, never half."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    os.replace(_staged(path, data), path)
+
+
+def _create_private(path: Path, data: bytes) -> bytes:
+    """Create ``path`` holding ``data`` unless it exists, and return what it holds. Atomic and first writer
+    wins: the complete file is linked into place, and ``link`` fails rather than replace a file another
+    process put there first, so every process that races here ends up with the same content."""
+    staged = _staged(path, data)
+    try:
+        os.link(staged, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(staged)
+    return path.read_bytes()
 
 
 class FileKeyStore:
     """EC keys as encrypted PKCS#8 files, secrets as AES-GCM blobs, all under one passphrase.
 
-    The passphrase comes from ``SMKI_KEYSTORE_PASSPHRASE`` when set (how an operator would run it), else
-    from a ``passphrase`` file the store creates with owner-only permissions (the sandbox default).
+    The passphrase is the one given (the instance gives ``SMKI_KEYSTORE_PASSPHRASE`` when set: how an operator
+    would run it), else from a ``passphrase`` file the store creates with owner-only permissions (the sandbox
+    default).
     """
 
     def __init__(self, directory: Path, passphrase: bytes | None = None) -> None:
@@ -61,13 +87,11 @@ class FileKeyStore:
         self._signers: dict[str, ec.EllipticCurvePrivateKey] = {}
 
     def _load_passphrase(self) -> bytes:
-        from_env = os.environ.get("SMKI_KEYSTORE_PASSPHRASE")
-        if from_env:
-            return from_env.encode()
         path = self.directory / "passphrase"
-        if not path.exists():
-            _write_private(path, secrets.token_urlsafe(32).encode())
-        return path.read_bytes().strip()
+        if path.exists():
+            return path.read_bytes().strip()
+        # Two processes opening a new store at once must not each seal keys under a passphrase of their own.
+        return _create_private(path, secrets.token_urlsafe(32).encode()).strip()
 
     def _key_path(self, label: str) -> Path:
         _check_label(label)
@@ -106,9 +130,20 @@ class FileKeyStore:
 
     def put_secret(self, label: str, secret: bytes) -> None:
         _check_label(label)
+        _write_private(self.directory / f"{label}.secret", self._seal(label, secret))
+
+    def ensure_secret(self, label: str, length: int = 32) -> bytes:
+        """The secret called ``label``, made of ``length`` random bytes the first time any process asks:
+        processes that ask at once all get the one that was stored first, and none fails."""
+        _check_label(label)
+        path = self.directory / f"{label}.secret"
+        if not path.exists():
+            _create_private(path, self._seal(label, secrets.token_bytes(length)))
+        return self.get_secret(label)
+
+    def _seal(self, label: str, secret: bytes) -> bytes:
         salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
-        sealed = AESGCM(self._sealing_key(salt)).encrypt(nonce, secret, label.encode())
-        _write_private(self.directory / f"{label}.secret", salt + nonce + sealed)
+        return salt + nonce + AESGCM(self._sealing_key(salt)).encrypt(nonce, secret, label.encode())
 
     def get_secret(self, label: str) -> bytes:
         _check_label(label)

@@ -34,7 +34,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets the web service read while a worker writes; NORMAL is durable at each checkpoint in WAL
     # mode and keeps per-certificate commits cheap; the busy timeout absorbs short writer overlaps.
     cursor = dbapi_connection.cursor()
@@ -64,6 +64,13 @@ def dispose_all() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+
+
+def forget_inherited_connections() -> None:
+    """In a process just forked (a web worker): drop the pooled connections inherited from the parent without
+    closing them, as closing would end the parent's own database sessions; new ones are opened on demand."""
+    for engine in _engines.values():
+        engine.dispose(close=False)
 
 
 class Database:

@@ -1,85 +1,144 @@
-"""Reads the policy files in ``policies/``: the environment, the Remote Party Roles, CSR rules.
+"""The policy folder (``policies/``), read into typed, validated objects, each file once per folder.
 
-Certificate profiles are read by :mod:`smki.ca.profile`, because only the CA uses them.
+:func:`load_policies` gives what every request needs at once (the environment, the Remote Party Roles,
+the CSR rules) and reads every other file the first time it is asked for. :func:`validate_policies` reads
+them all now: ``smki serve`` and ``smki init`` call it, so a bad file stops the start with a coded
+:class:`ConfigurationError` naming the file, the key and what was expected, instead of failing a request
+later. The schema of each file is in :mod:`smki.core.policyfiles`; ``docs/configuration.md`` describes it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-from cryptography import x509
+from smki.core.config import BAD_SETTING
+from smki.core.errors import ConfigurationError, Finding
+from smki.core.policyfiles.base import (
+    FILE_MISSING,
+    NOT_AS_DESCRIBED,
+    NOT_YAML,
+    PolicyContext,
+    load_yaml,
+    parse_policy,
+    read_policy_file,
+)
+from smki.core.policyfiles.devicecsr import MAX_CERTIFICATES, DeviceCsrGatePolicy, DeviceCsrLimits
+from smki.core.policyfiles.environment import (
+    KEY_USAGES,
+    ActiveEnvironment,
+    CsrPolicy,
+    Environment,
+    RemotePartyRole,
+    RoleCatalogue,
+)
+from smki.core.policyfiles.profiles import (
+    CERTIFICATE_PROFILES,
+    CRL_PROFILES,
+    CertificateProfile,
+    CrlProfile,
+    IssuancePolicy,
+)
+from smki.core.policyfiles.ra import END_ENTITY_ROLES, REPOSITORY_REASONS, ROLES, Eligibility, RaPolicy
+from smki.core.policyfiles.repository import RepositorySettings
 
-from smki.core.errors import ConfigurationError
-from smki.core.eui64 import Eui64
+__all__ = [
+    "FILE_MISSING", "KEY_USAGES", "NOT_AS_DESCRIBED", "NOT_YAML", "CsrPolicy", "Environment", "Policies",
+    "RemotePartyRole", "RoleCatalogue", "load_policies", "load_yaml", "parse_policy", "validate_policies",
+]
 
-KEY_USAGES = ("digitalSignature", "keyAgreement")
-
-
-def load_yaml(path: Path) -> Any:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except FileNotFoundError as exc:
-        raise ConfigurationError("CA:CFG1", f"policy file {path} is missing") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigurationError("CA:CFG2", f"policy file {path} is not valid YAML: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class Environment:
-    name: str
-    organisation_policy: x509.ObjectIdentifier
-    device_policy: x509.ObjectIdentifier
-    hardware_module_type: x509.ObjectIdentifier
-    ca_names: dict[str, str]
-    dcc_entity_identifiers: dict[str, Eui64]
-
-    def policy_oid(self, which: str) -> x509.ObjectIdentifier:
-        return {"organisation": self.organisation_policy, "device": self.device_policy}[which]
-
-
-@dataclass(frozen=True)
-class RemotePartyRole:
-    code: int
-    ou: str
-    name: str
-    usages: tuple[str, ...]
-    ca: bool
-
-    @property
-    def end_entity(self) -> bool:
-        return not self.ca
+DEVICE_CSR_LIMITS = "CA:CFG21"
 
 
-@dataclass(frozen=True)
-class RoleCatalogue:
-    roles: tuple[RemotePartyRole, ...]
-
-    def by_ou(self, ou: str) -> RemotePartyRole | None:
-        return next((r for r in self.roles if r.ou == ou), None)
-
-    def by_name(self, name: str) -> RemotePartyRole | None:
-        return next((r for r in self.roles if r.name == name), None)
-
-    def by_code(self, code: int) -> RemotePartyRole | None:
-        return next((r for r in self.roles if r.code == code), None)
+def _environment_names(directory: Path) -> frozenset[str]:
+    return frozenset(path.stem for path in (directory / "environments").glob("*.yaml"))
 
 
-@dataclass(frozen=True)
-class CsrPolicy:
-    max_size_bytes: int
-    curve: str
-    point_format: str
-    signature_algorithm: str
-    pem_labels: tuple[str, ...]
+@cache
+def load_active_environment_name(directory: Path) -> str:
+    context = PolicyContext("environment", {"environments": _environment_names(directory)})
+    return read_policy_file(directory / "environment.yaml", ActiveEnvironment, context=context).active
+
+
+def load_environment(directory: Path, name: str | None = None) -> Environment:
+    """``environments/<name>.yaml``; with no name, the one ``environment.yaml`` makes active."""
+    return _load_environment(directory, name or load_active_environment_name(directory))
+
+
+@cache
+def _load_environment(directory: Path, name: str) -> Environment:
+    if name not in _environment_names(directory):
+        raise ConfigurationError(BAD_SETTING, f"SMKI_ENVIRONMENT: expected one of the environments in "
+                                 f"{directory / 'environments'} ({', '.join(sorted(_environment_names(directory)))}),"
+                                 f" found {name!r}")
+    return read_policy_file(directory / "environments" / f"{name}.yaml", Environment)
+
+
+@cache
+def load_roles(directory: Path) -> RoleCatalogue:
+    return read_policy_file(directory / "roles.yaml", RoleCatalogue)
+
+
+@cache
+def load_csr_policy(directory: Path) -> CsrPolicy:
+    return read_policy_file(directory / "csr.yaml", CsrPolicy)
+
+
+@cache
+def load_issuance_policy(directory: Path) -> IssuancePolicy:
+    return read_policy_file(directory / "issuance.yaml", IssuancePolicy, optional=True)
+
+
+@cache
+def load_certificate_profile(directory: Path, name: str) -> CertificateProfile:
+    return read_policy_file(directory / "profiles" / f"{name}.yaml", CertificateProfile)
+
+
+@cache
+def load_crl_profile(directory: Path, name: str) -> CrlProfile:
+    return read_policy_file(directory / "profiles" / f"{name}.yaml", CrlProfile)
+
+
+@cache
+def load_eligibility(directory: Path) -> Eligibility:
+    roles = load_roles(directory)
+    context = PolicyContext("eligibility", {ROLES: roles.names, END_ENTITY_ROLES: roles.end_entity_names})
+    return read_policy_file(directory / "eligibility.yaml", Eligibility, context=context)
+
+
+@cache
+def load_repository_settings(directory: Path) -> RepositorySettings:
+    return read_policy_file(directory / "repository.yaml", RepositorySettings)
+
+
+@cache
+def load_ra_policy(directory: Path) -> RaPolicy:
+    reasons = load_repository_settings(directory).revocation_reasons
+    context = PolicyContext("ra", {REPOSITORY_REASONS: frozenset(reasons)})
+    return read_policy_file(directory / "ra.yaml", RaPolicy, context=context)
+
+
+@cache
+def load_device_csr_limits(directory: Path) -> DeviceCsrLimits:
+    limit = load_eligibility(directory).max_certificates_per_device
+    context = PolicyContext("device_csr_limits", {MAX_CERTIFICATES: (limit,)})
+    return read_policy_file(directory / "device_csr_limits.yaml", DeviceCsrLimits, code=DEVICE_CSR_LIMITS,
+                            context=context)
+
+
+@cache
+def load_device_csr_gate(directory: Path) -> DeviceCsrGatePolicy:
+    return read_policy_file(directory / "device_csr_gate.yaml", DeviceCsrGatePolicy, optional=True)
 
 
 @dataclass(frozen=True)
 class Policies:
+    """One policy folder under one environment. Files other than the first four are read when first asked
+    for, once per folder; :func:`validate_policies` asks for them all."""
+
     directory: Path
     environment: Environment
     roles: RoleCatalogue
@@ -88,32 +147,78 @@ class Policies:
     def path(self, *parts: str) -> Path:
         return self.directory.joinpath(*parts)
 
+    @property
+    def issuance(self) -> IssuancePolicy:
+        """``issuance.yaml``: ``.lint_before_release`` (profile -> bool), ``.linted_profiles``."""
+        return load_issuance_policy(self.directory)
 
-def _environment(directory: Path, name: str | None) -> Environment:
-    active = name or load_yaml(directory / "environment.yaml")["active"]
-    data = load_yaml(directory / "environments" / f"{active}.yaml")
-    oids = data["policy_oids"]
-    return Environment(
-        name=data["name"],
-        organisation_policy=x509.ObjectIdentifier(oids["organisation"]),
-        device_policy=x509.ObjectIdentifier(oids["device"]),
-        hardware_module_type=x509.ObjectIdentifier(data["hardware_module_type"]),
-        ca_names=dict(data["ca_names"]),
-        dcc_entity_identifiers={k: Eui64.parse(v) for k, v in data["dcc_entity_identifiers"].items()},
-    )
+    @property
+    def eligibility(self) -> Eligibility:
+        """``eligibility.yaml``, e.g. ``.max_certificates_per_device``."""
+        return load_eligibility(self.directory)
+
+    @property
+    def ra(self) -> RaPolicy:
+        return load_ra_policy(self.directory)
+
+    @property
+    def repository(self) -> RepositorySettings:
+        return load_repository_settings(self.directory)
+
+    @property
+    def device_csr_limits(self) -> DeviceCsrLimits:
+        return load_device_csr_limits(self.directory)
+
+    @property
+    def device_csr_gate(self) -> DeviceCsrGatePolicy:
+        return load_device_csr_gate(self.directory)
+
+    def certificate_profile(self, name: str) -> CertificateProfile:
+        return load_certificate_profile(self.directory, name)
+
+    def crl_profile(self, name: str) -> CrlProfile:
+        return load_crl_profile(self.directory, name)
+
+
+def load_policies(directory: Path, environment: str | None = None) -> Policies:
+    return _load_policies(directory, environment)  # one cache entry however the arguments are spelt
 
 
 @cache
-def load_policies(directory: Path, environment: str | None = None) -> Policies:
-    roles = tuple(
-        RemotePartyRole(r["code"], r["ou"], r["name"], tuple(r.get("usages", ())), bool(r.get("ca", False)))
-        for r in load_yaml(directory / "roles.yaml")["roles"]
-    )
-    csr = load_yaml(directory / "csr.yaml")
-    return Policies(
-        directory=directory,
-        environment=_environment(directory, environment),
-        roles=RoleCatalogue(roles),
-        csr=CsrPolicy(csr["max_size_bytes"], csr["curve"], csr["point_format"],
-                      csr["signature_algorithm"], tuple(csr["pem_labels"])),
-    )
+def _load_policies(directory: Path, environment: str | None) -> Policies:
+    return Policies(directory, load_environment(directory, environment), load_roles(directory),
+                    load_csr_policy(directory))
+
+
+def validate_policies(directory: Path, environment: str | None = None) -> Policies:
+    """Read and cross-check every file in the policy folder now, and report every bad one at once."""
+    checks: list[Callable[[], Any]] = [
+        lambda: load_policies(directory, environment),
+        *[lambda name=name: load_environment(directory, name) for name in sorted(_environment_names(directory))],
+        *[lambda name=name: load_certificate_profile(directory, name) for name in CERTIFICATE_PROFILES],
+        *[lambda name=name: load_crl_profile(directory, name) for name in CRL_PROFILES],
+        lambda: load_issuance_policy(directory),
+        lambda: load_eligibility(directory),
+        lambda: load_repository_settings(directory),
+        lambda: load_ra_policy(directory),
+        lambda: load_device_csr_limits(directory),
+        lambda: load_device_csr_gate(directory),
+    ]
+    failures: list[ConfigurationError] = []
+    for check in checks:
+        try:
+            check()
+        except ConfigurationError as error:
+            # a file another depends on fails both: say it once
+            if all(error.message != seen.message for seen in failures):
+                failures.append(error)
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        details: list[Finding] = []
+        for failure in failures:
+            details.extend(failure.details or [Finding(failure.code, failure.message)])
+        raise ConfigurationError(failures[0].code, f"{len(failures)} policy files in {directory} are not as "
+                                 "described in docs/configuration.md: " + " | ".join(f.message for f in failures),
+                                 details=details)
+    return load_policies(directory, environment)

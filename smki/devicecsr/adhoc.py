@@ -14,17 +14,16 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from smki.devicecsr import pipeline, xml
-from smki.devicecsr.gate import ADHOC_ROLES, Refusal
+from smki.devicecsr.batches import lodging_within
+from smki.devicecsr.gate import ADHOC_ROLES, Refusal, Subscriber
 from smki.devicecsr.limits import ADHOC
 from smki.devicecsr.models import DeviceCsrTransaction
 from smki.devicecsr.runtime import DeviceCsrRuntime
-from smki.issuance import record_issuance
 from smki.models import CsrRejection
 
 log = logging.getLogger("smki.devicecsr")
@@ -45,16 +44,23 @@ class AdHocAnswer:
     warnings: list[str]
 
 
-def answer(runtime: DeviceCsrRuntime, request: Any, body: bytes) -> AdHocAnswer:
+def answer(runtime: DeviceCsrRuntime, subscriber: Subscriber | Refusal, body: bytes) -> AdHocAnswer:
+    """``subscriber`` is who the web edge and the gate found the caller to be, or why they are refused."""
     instance, policy = runtime.instance, runtime.policy
     received = dt.datetime.now(dt.UTC)
+    within = lodging_within(runtime.on_issued)
     warnings: list[str] = []
 
     def reply(status: str, *, request_id: str | None = None, party: str | None = None, code: str | None = None,
               text: str | None = None, verdict: pipeline.Verdict | None = None,
-              ledger: list | None = None, rejections: list | None = None) -> AdHocAnswer:
-        serial = verdict.issued.serial if verdict and verdict.issued else None
+              issuing: pipeline.Issuing | None = None, rejections: list | None = None) -> AdHocAnswer:
         with instance.database.session() as session:
+            if issuing is not None and verdict is not None:
+                # The ledger first: its per-device tally settles, against concurrent requests for the same
+                # device, whether this certificate may still be issued (if not: ISSUANCE_ANOMALY).
+                pipeline.record(runtime.batches.issuance, session, issuing)
+                status, code, text = verdict.status, verdict.code, verdict.text
+            serial = verdict.issued.serial if verdict and verdict.issued else None
             transaction_id = session.execute(insert(DeviceCsrTransaction).returning(DeviceCsrTransaction.id), [{
                 "party_id": party, "request_id": request_id, "status": status, "error_code": code,
                 "serial": serial, "received_at": received}]).scalar_one()
@@ -62,16 +68,15 @@ def answer(runtime: DeviceCsrRuntime, request: Any, body: bytes) -> AdHocAnswer:
                 # the RA's record of the decision, in the transaction that commits the ledger row
                 runtime.gate.record(session, subscriber, pipeline.settled([verdict]),  # type: ignore[arg-type]
                                     channel="adhoc", reference=f"adhoc:{transaction_id}")
-            if ledger:
-                record_issuance(session, ledger)
             if rejections:
                 session.execute(insert(CsrRejection), rejections)
+            if within is not None and verdict is not None and verdict.issued is not None:
+                within.within(session, [(verdict.issued, verdict.manufacturing_flag)])  # lodged in this transaction
         certificate = base64.b64encode(verdict.issued.der).decode() if verdict and verdict.issued else None
         out = xml.adhoc_response(request_id=request_id, build=build(), transaction_id=transaction_id,
                                  status=status, certificate_b64=certificate, code=code, text=text)
         return AdHocAnswer(out, status, warnings)
 
-    subscriber = runtime.gate.authenticate(request)
     if isinstance(subscriber, Refusal):
         return reply(pipeline.WORKFLOW_ERROR, code=subscriber.code, text=subscriber.text)
     party = subscriber.party_id
@@ -99,15 +104,14 @@ def answer(runtime: DeviceCsrRuntime, request: Any, body: bytes) -> AdHocAnswer:
         return reply(verdict.status, request_id=request_id, party=party, code=verdict.code, text=verdict.text,
                      verdict=verdict, rejections=rejections)
     try:
-        ledger = pipeline.sign(instance, [verdict], channel="adhoc", requested_by=subscriber.requested_by)
-        if verdict.status != pipeline.SUCCESS:
-            return reply(verdict.status, request_id=request_id, party=party, code=verdict.code, text=verdict.text)
-        result = reply(pipeline.SUCCESS, request_id=request_id, party=party, verdict=verdict, ledger=ledger)
+        issuing = pipeline.sign(runtime.batches.issuance, [verdict], channel="adhoc",
+                                requested_by=subscriber.requested_by)
+        result = reply(verdict.status, request_id=request_id, party=party, verdict=verdict, issuing=issuing)
     except SQLAlchemyError:
         log.exception("ad hoc Device CSR: the ledger could not be written")
         verdict.issued = None
         return reply(pipeline.CA_ERROR, request_id=request_id, party=party, code="CA:E501", text=(
             "the certificate could not be recorded, so none was issued; retry the request."))
-    if runtime.on_issued is not None and verdict.issued is not None:
+    if runtime.on_issued is not None and within is None and verdict.issued is not None:
         runtime.on_issued([(verdict.issued, verdict.manufacturing_flag)])
     return result

@@ -19,10 +19,11 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from smki.devicecsr import documents, pipeline
 from smki.devicecsr.gate import DeviceCsrGate, Subscriber
@@ -30,7 +31,7 @@ from smki.devicecsr.models import DeviceCsrBatch, DeviceCsrChunk, DeviceCsrOutco
 from smki.devicecsr.policy import DeviceCsrPolicy
 from smki.devicecsr.xml import CsrResult, XmlRejected
 from smki.instance import Instance
-from smki.issuance import IssuedCertificate, record_issuance
+from smki.issuance import IssuanceService, IssuedCertificate
 from smki.models import CsrRejection, IssuanceRecord
 
 log = logging.getLogger("smki.devicecsr")
@@ -43,8 +44,20 @@ FINAL = (REJECTED, COMPLETED, TAMPERED, FORMAT_ERROR, WORKFLOW_ERROR)
 RETRY_DELAY = dt.timedelta(seconds=5)
 MAX_ATTEMPTS = 5   # a chunk that kills its worker this often is answered CA_ERROR rather than retried forever
 
-# Called after a chunk commits, with each certificate and its ManufacturingFlag (to lodge them).
+# Called after a chunk commits, with each certificate and its ManufacturingFlag (to lodge them). A hook
+# that also has ``within(connection, issued)`` (:class:`LodgesWithin`) is called inside the chunk's
+# transaction instead, so the certificates and their Repository records commit together.
 OnIssued = Callable[[list[tuple[IssuedCertificate, bool]]], None]
+
+
+@runtime_checkable
+class LodgesWithin(Protocol):
+    def within(self, connection: Connection | Session, issued: list[tuple[IssuedCertificate, bool]]) -> None: ...
+
+
+def lodging_within(on_issued: OnIssued | None) -> LodgesWithin | None:
+    """The hook, when it lodges inside the caller's transaction."""
+    return on_issued if isinstance(on_issued, LodgesWithin) else None
 
 
 class Scheduler(Protocol):
@@ -88,6 +101,9 @@ class BatchService:
         self.policy = policy
         self.scheduler = scheduler
         self.on_issued = on_issued
+        # The one issuance path, enforcing this service's threshold in the ledger's per-device tally.
+        self.issuance = IssuanceService(instance.ca, instance.database, instance.policies,
+                                        device_limit=policy.certificate_threshold)
 
     # --- submission (synchronous, in the web request) --------------------------------------------
 
@@ -258,9 +274,8 @@ class BatchService:
                                          "submit it again.") for _ in entries]
         else:
             verdicts = self._decide(subscriber, channel, first_seq, entries)
-        ledger = pipeline.sign(self.instance, verdicts, channel=channel, requested_by=subscriber.requested_by)
-        outcomes = [self._outcome_row(batch_id, first_seq + n, ref, verdict)
-                    for n, ((ref, _csr, _dup), verdict) in enumerate(zip(entries, verdicts, strict=True))]
+        issuing = pipeline.sign(self.issuance, verdicts, channel=channel, requested_by=subscriber.requested_by)
+        within = lodging_within(self.on_issued)
         rejections = pipeline.rejection_rows(verdicts, channel=channel, requested_by=subscriber.requested_by)
         try:
             with self.database.session() as session:
@@ -273,13 +288,20 @@ class BatchService:
                     session.rollback()  # our lease expired and another worker took the chunk
                     log.warning("batch %s chunk %s: lease lost; discarding this attempt", batch_id, chunk)
                     return 0
-                # The RA's record of every decision first, in this same transaction (audit before effect).
+                # The ledger first: its per-device tally settles, under any concurrency, which certificates
+                # may still be issued. Then the RA's record of every decision as it finally stands, and the
+                # outcomes: all in this one transaction, so no certificate commits without its decision.
+                pipeline.record(self.issuance, session, issuing)
                 self.gate.record(session, subscriber, pipeline.settled(verdicts), channel=channel,
                                  reference=f"batch:{batch_id}:chunk:{chunk}")
-                record_issuance(session, ledger)
-                session.execute(insert(DeviceCsrOutcome), outcomes)
+                session.execute(insert(DeviceCsrOutcome.__table__), [
+                    self._outcome_row(batch_id, first_seq + n, ref, verdict)
+                    for n, ((ref, _csr, _dup), verdict) in enumerate(zip(entries, verdicts, strict=True))])
                 if rejections:
-                    session.execute(insert(CsrRejection), rejections)
+                    session.execute(insert(CsrRejection.__table__), rejections)
+                issued = [(v.issued, v.manufacturing_flag) for v in verdicts if v.issued is not None]
+                if issued and within is not None:
+                    within.within(session, issued)
         except IntegrityError:
             # A serial collision (re-signed on the retry) or, if leases were misconfigured, a second outcome.
             log.warning("batch %s chunk %s: integrity conflict; the chunk will be retried", batch_id, chunk)
@@ -287,8 +309,7 @@ class BatchService:
             self.scheduler.schedule_chunks(batch_id, [chunk])
             return 0
         self.complete_if_done(batch_id)
-        issued = [(v.issued, v.manufacturing_flag) for v in verdicts if v.issued is not None]
-        if issued and self.on_issued is not None:
+        if issued and self.on_issued is not None and within is None:
             try:
                 self.on_issued(issued)
             except Exception:  # the certificates are issued and in the ledger; the hook's owner reconciles

@@ -52,7 +52,7 @@ def check_batch_xml(data: bytes, policy: DeviceCsrPolicy) -> Submission:
 def read_batch_xml(root_or_data: object, max_bytes: int = 1 << 62) -> Submission:
     root = (xml.parse(root_or_data, max_bytes=max_bytes, root="SubmitCSRBatch", code=FM_INVALID)
             if isinstance(root_or_data, bytes) else root_or_data)
-    entries = [Entry(child.get("ID"), child.text or "")  # type: ignore[union-attr]
+    entries = [Entry(child.get("ID"), child.text or "")
                for child in root.iterchildren(xml.tag("DeviceCSR"))]  # type: ignore[union-attr]
     return Submission(root.get("ID") or "", entries)  # type: ignore[union-attr]
 

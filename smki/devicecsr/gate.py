@@ -6,16 +6,19 @@ sandbox's stand-in, answered from the issuance ledger and a small policy file; t
 provides the real implementation (:class:`smki.devicecsr.ra_gate.RaGate`, the default), and another can be
 wired in through the app config key ``DEVICECSR_GATE`` (web) and ``SMKI_DEVICECSR_GATE=module:factory``
 (worker; the factory takes the :class:`Instance`).
+
+The web is an edge: it authenticates the caller (the RA's API authentication for the web services, the
+portal's sign-in for the upload page) and hands the gate an explicit :class:`Caller`; no gate reads a
+request, a header or a session.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
@@ -24,10 +27,27 @@ from smki.core.policy import load_yaml
 from smki.csr import ValidatedCsr
 from smki.instance import Instance
 from smki.issuance import device_certificate_counts
+from smki.ra.identity import Principal
 
 # Ad hoc Device CSRs are only for these User Roles (SEC Appendix M) [V]; "DCC" is the DCC itself.
 ADHOC_ROLES = frozenset({"IS", "GS", "DCC"})
 GATE_POLICY_FILE = "device_csr_gate.yaml"
+# Where a TLS-terminating front end passes the name of the IKI client credential it verified (the
+# stand-in's callers); the web edge copies it into Caller.credential and no gate reads headers itself.
+CREDENTIAL_HEADER = "X-SMKI-Client"
+WF_NOT_AUTHENTICATED = "WF:AUTH1"
+WF_NOT_AUTHORISED = "WF:AUTH2"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as the web edge authenticated them, and whom they name. The gate decides what that
+    makes them: a :class:`Subscriber`, or a :class:`Refusal`."""
+
+    principal: Principal | None = None   # authenticated by the RA (API token, IKI certificate, portal sign-in)
+    credential: str | None = None        # the verified client credential's name a front end passed on
+    subscriber: str | None = None        # the ``Subscriber`` parameter, as given
+    manufacturer: str | None = None      # the ``Manufacturer`` parameter, as given
 
 
 @dataclass(frozen=True)
@@ -92,8 +112,8 @@ class Settled:
 
 @runtime_checkable
 class DeviceCsrGate(Protocol):
-    def authenticate(self, request: Any) -> Subscriber | Refusal:
-        """Who is calling (``request`` is the Flask request: its client certificate or headers)."""
+    def authenticate(self, caller: Caller) -> Subscriber | Refusal:
+        """Who the caller the web edge authenticated is, as a Subscriber for whom they name."""
 
     def known_device(self, device_id: str) -> bool:
         """Whether the Device ID (16 upper-case hex digits) already has a DS or KA certificate."""
@@ -128,7 +148,6 @@ class LedgerGate:
     # a device not listed is pre-installation, open to any Authorised Subscriber for Device Certificates.
     device_owners: Mapping[str, str] = field(default_factory=dict)
     dcc_party: str = "DCC"
-    credential_header: str = "X-SMKI-Client"
 
     @classmethod
     def from_instance(cls, instance: Instance) -> LedgerGate:
@@ -143,15 +162,13 @@ class LedgerGate:
         owners = {k.replace("-", "").upper(): v for k, v in (data.get("installed_devices") or {}).items()}
         return cls(instance.database, credentials, owners, str(data.get("dcc_party", "DCC")))
 
-    def authenticate(self, request: Any) -> Subscriber | Refusal:
-        # A TLS-terminating front end passes the verified IKI client credential's name here.
-        credential = request.headers.get(self.credential_header)
-        if not credential:
-            return Refusal("WF:AUTH1", "no client credential was presented; call with your system IKI "
+    def authenticate(self, caller: Caller) -> Subscriber | Refusal:
+        if not caller.credential:
+            return Refusal(WF_NOT_AUTHENTICATED, "no client credential was presented; call with your system IKI "
                            "certificate.")
-        subscriber = self.credentials.get(credential)
+        subscriber = self.credentials.get(caller.credential)
         if subscriber is None:
-            return Refusal("WF:AUTH2", "the client credential is not registered with the RA.")
+            return Refusal(WF_NOT_AUTHORISED, "the client credential is not registered with the RA.")
         return subscriber
 
     def known_device(self, device_id: str) -> bool:
@@ -196,11 +213,11 @@ def ledger_gate(instance: Instance) -> LedgerGate:
 
 def load_gate(instance: Instance) -> DeviceCsrGate:
     """The gate named by ``SMKI_DEVICECSR_GATE`` (``module:factory(instance)``), else the RA's."""
-    target = os.environ.get("SMKI_DEVICECSR_GATE")
+    target = instance.settings.devicecsr_gate
     if not target:
         from smki.devicecsr.ra_gate import RaGate
 
         return RaGate(instance)
     module, _, name = target.partition(":")
     factory = getattr(importlib.import_module(module), name)
-    return factory(instance)  # type: ignore[no-any-return]
+    return factory(instance)

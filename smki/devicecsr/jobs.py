@@ -34,7 +34,7 @@ QUEUE_NAME = "smki-devicecsr"
 
 
 def queue_url(instance: Instance) -> str:
-    explicit = os.environ.get("SMKI_QUEUE_URL")
+    explicit = instance.settings.queue_url
     if explicit:
         return explicit
     database = instance.settings.database_url
@@ -50,7 +50,7 @@ def libpq_url(url: str) -> str:
 
 
 class _SqliteQueueStorage(SqliteStorage):
-    def _create_connection(self):  # type: ignore[no-untyped-def]
+    def _create_connection(self):
         connection = super()._create_connection()
         # NORMAL, as for the main database: in WAL mode it survives any process crash (kill -9), and
         # only an OS crash can lose the last jobs, which recovery re-schedules from the database anyway.

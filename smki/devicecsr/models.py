@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, deferred, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from smki.core.db import Base
 
@@ -26,7 +26,8 @@ class DeviceCsrBatch(Base):
     reference: Mapped[str] = mapped_column(String(256))                 # SubmitCSRBatch ID or zip file name
     status: Mapped[str] = mapped_column(String(16), index=True)
     # The content exactly as uploaded, and its digest taken at submission: parsing re-checks it (TAMPERED).
-    payload: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    # deferred= on the column, not deferred(): wrapped, the column loses NOT NULL from Mapped[bytes]
+    payload: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     payload_sha256: Mapped[str] = mapped_column(String(64))
     csr_count: Mapped[int] = mapped_column(Integer)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -53,7 +54,7 @@ class DeviceCsrChunk(Base):
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # JSON list of [ID, CSR text, position of an identical earlier CSR or null]
-    entries: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    entries: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
 
 class DeviceCsrOutcome(Base):

@@ -1,10 +1,12 @@
-"""Decides and signs Device CSRs in the specification's order of checks, without committing anything.
+"""Decides Device CSRs in the specification's order of checks, then submits the approved ones to the one
+issuance path (:class:`smki.issuance.IssuanceService`), without committing anything.
 
 Order (SEC Appendix M): CSR format and signature (CSR_ERROR); for the ad hoc service, the device
 already has a DS or KA certificate (UNKNOWN_DEVICE); fewer than the threshold of certificates for the
-Device ID (ISSUANCE_ANOMALY, needs manual RA action); eligibility (INELIGIBLE); then signing
-(CA_ERROR when the CA fails: a retry may work). The caller commits the ledger rows and the outcomes
-in one transaction.
+Device ID (ISSUANCE_ANOMALY, needs manual RA action); eligibility (INELIGIBLE); then issuance
+(CA_ERROR when the CA fails: a retry may work; ISSUANCE_ANOMALY when, by the time the ledger records it,
+concurrent requests have taken the Device ID to the threshold). :func:`sign` runs outside any
+transaction; :func:`record` runs in the caller's, which also commits the decisions and the outcomes.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from smki.core.errors import ConfigurationError, CsrRejected, IssuanceFailed
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from smki.core.errors import CsrRejected
 from smki.csr import ValidatedCsr, received_digest, validate
 from smki.devicecsr.gate import DeviceCsrGate, Settled, Subscriber
 from smki.instance import Instance
-from smki.issuance import IssuedCertificate, ledger_row, request_for
+from smki.issuance import DEVICE_LIMIT, IssuanceService, IssuedCertificate, Outcome, Signed
 
 SUCCESS = "SUCCESS"
 UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
@@ -30,7 +35,7 @@ FORMAT_ERROR = "FORMAT_ERROR"
 WORKFLOW_ERROR = "WORKFLOW_ERROR"
 
 UD_UNKNOWN = "UD:DEV1"
-CA_THRESHOLD = "CA:ANOM1"
+CA_THRESHOLD = DEVICE_LIMIT  # CA:ANOM1
 WF_DUPLICATE = "WF:DUP1"
 
 
@@ -108,29 +113,43 @@ def settled(verdicts: Sequence[Verdict]) -> list[Settled]:
             for v in verdicts if v.csr is not None]
 
 
-def sign(instance: Instance, verdicts: Sequence[Verdict], *, channel: str,
-         requested_by: str) -> list[dict[str, Any]]:
-    """Sign every SUCCESS verdict; return the ledger rows to commit. A CA failure marks that CSR CA_ERROR."""
-    ca = instance.ca
-    issuer = instance.policies.environment.ca_names[ca.issuer_of("device")]
-    now = dt.datetime.now(dt.UTC)
-    rows = []
-    for verdict in verdicts:
-        if verdict.status != SUCCESS or verdict.csr is None:
+@dataclass(frozen=True)
+class Issuing:
+    """The approved verdicts of one unit and what the issuance path signed for them, not yet recorded."""
+
+    verdicts: list[Verdict]
+    signed: Signed
+
+
+def sign(issuance: IssuanceService, verdicts: Sequence[Verdict], *, channel: str, requested_by: str) -> Issuing:
+    """Have the issuance path sign every SUCCESS verdict (outside any transaction: signing is the slow
+    part). A refusal by the CA marks that CSR CA_ERROR and the rest go on."""
+    approved = [v for v in verdicts if v.status == SUCCESS and v.csr is not None]
+    signed = issuance.sign([v.csr for v in approved if v.csr is not None], channel=channel,
+                           requested_by=requested_by)
+    _settle(approved, signed.outcomes)
+    return Issuing(approved, signed)
+
+
+def record(issuance: IssuanceService, connection: Connection | Session, issuing: Issuing) -> None:
+    """Record the signed certificates in the caller's transaction; a CSR whose Device ID reached the
+    threshold meanwhile becomes ISSUANCE_ANOMALY, and nothing of it is recorded."""
+    _settle(issuing.verdicts, issuance.record(connection, issuing.signed))
+
+
+def _settle(verdicts: Sequence[Verdict], outcomes: Sequence[Outcome]) -> None:
+    for verdict, outcome in zip(verdicts, outcomes, strict=True):
+        if isinstance(outcome, IssuedCertificate):
+            verdict.issued = outcome
             continue
-        request = request_for(verdict.csr)
-        try:
-            certificate = ca.issue(request, now=now)
-        except (IssuanceFailed, ConfigurationError) as failure:
-            verdict.status, verdict.code = CA_ERROR, failure.code if failure.code.startswith("CA:") else "CA:E500"
-            verdict.text = f"the CA could not sign: {failure.message} Retry later."
-            continue
-        row = ledger_row(certificate, request, issuer_name=issuer, channel=channel, requested_by=requested_by,
-                         csr_sha256=verdict.csr.sha256, now=now)
-        rows.append(row)
-        verdict.issued = IssuedCertificate(certificate, row["certificate_der"], row["serial"], "device",
-                                           verdict.csr)
-    return rows
+        verdict.issued = None
+        if outcome.code == DEVICE_LIMIT:
+            verdict.status, verdict.code, verdict.rule = ISSUANCE_ANOMALY, CA_THRESHOLD, "device.certificate-limit"
+            verdict.text = outcome.message
+        else:
+            verdict.status = CA_ERROR
+            verdict.code = outcome.code if outcome.code.startswith("CA:") else "CA:E500"
+            verdict.text = f"the CA did not issue: {outcome.message}"
 
 
 def rejection_rows(verdicts: Sequence[Verdict], *, channel: str, requested_by: str) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Reads ``policies/device_csr_limits.yaml``: batch size, retention, processing window, soft limits."""
+"""``policies/device_csr_limits.yaml`` as the Device CSR services use it: batch size, retention, processing window,
+soft limits (the file's schema and checks are in :mod:`smki.core.policyfiles.devicecsr`)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,10 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from smki.core.errors import ConfigurationError
-from smki.core.policy import load_yaml
-
-POLICY_FILE = "device_csr_limits.yaml"
+from smki.core.policy import load_device_csr_limits
+from smki.core.policyfiles.devicecsr import Window
 
 
 @dataclass(frozen=True)
@@ -21,16 +19,11 @@ class DailyWindow:
 
     start: dt.time
     end: dt.time
-    zone: ZoneInfo
+    zone: dt.tzinfo
 
     @classmethod
-    def parse(cls, data: dict[str, Any], what: str) -> DailyWindow:
-        try:
-            return cls(dt.time.fromisoformat(str(data["start"])), dt.time.fromisoformat(str(data["end"])),
-                       ZoneInfo(str(data.get("timezone", "Europe/London"))))
-        except (KeyError, ValueError) as exc:
-            raise ConfigurationError("CA:CFG20", f"{POLICY_FILE}: {what} needs start and end as HH:MM "
-                                     f"and a timezone ({exc})") from exc
+    def of(cls, window: Window) -> DailyWindow:
+        return cls(window.start, window.end, ZoneInfo(window.timezone))
 
     def contains(self, moment: dt.datetime) -> bool:
         local = moment.astimezone(self.zone).time()
@@ -82,29 +75,25 @@ class DeviceCsrPolicy:
 
 @cache
 def load_device_csr_policy(directory: Path) -> DeviceCsrPolicy:
-    data = load_yaml(directory / POLICY_FILE)
-    try:
-        batch, adhoc, limits, processing = data["batch"], data["adhoc"], data["limits"], data["processing"]
-        window = batch.get("processing_window")
-        return DeviceCsrPolicy(
-            enforce=bool(data.get("enforce", False)),
-            max_batch_csrs=int(batch["max_csrs"]),
-            max_batch_bytes=int(batch["max_request_bytes"]),
-            retention=dt.timedelta(days=float(batch["retention_days"])),
-            processing_window=DailyWindow.parse(window, "processing_window") if window else None,
-            max_adhoc_bytes=int(adhoc["max_request_bytes"]),
-            certificate_threshold=int(adhoc["certificate_threshold"]),
-            limits=Limits(
-                adhoc_min_interval_core=float(limits["adhoc_min_interval_core_seconds"]),
-                adhoc_min_interval_other=float(limits["adhoc_min_interval_other_seconds"]),
-                core_hours=DailyWindow.parse(limits["core_hours"], "core_hours"),
-                portal_adhoc_per_24h=int(limits["portal_adhoc_per_24h"]),
-                batched_csrs_per_24h=int(limits["batched_csrs_per_24h"]),
-                nightly_capacity_all_parties=int(limits["nightly_capacity_all_parties"]),
-                min_poll_interval=float(limits["min_poll_interval_seconds"]),
-            ),
-            chunk_size=max(1, int(processing["chunk_size"])),
-            lease=dt.timedelta(seconds=float(processing["lease_seconds"])),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigurationError("CA:CFG21", f"{POLICY_FILE} is incomplete or malformed: {exc!r}") from exc
+    data = load_device_csr_limits(directory)  # validated and cross-checked there (CA:CFG21, CA:CFG20)
+    batch, limits = data.batch, data.limits
+    return DeviceCsrPolicy(
+        enforce=data.enforce,
+        max_batch_csrs=batch.max_csrs,
+        max_batch_bytes=batch.max_request_bytes,
+        retention=dt.timedelta(days=batch.retention_days),
+        processing_window=DailyWindow.of(batch.processing_window) if batch.processing_window else None,
+        max_adhoc_bytes=data.adhoc.max_request_bytes,
+        certificate_threshold=data.adhoc.certificate_threshold,
+        limits=Limits(
+            adhoc_min_interval_core=limits.adhoc_min_interval_core_seconds,
+            adhoc_min_interval_other=limits.adhoc_min_interval_other_seconds,
+            core_hours=DailyWindow.of(limits.core_hours),
+            portal_adhoc_per_24h=limits.portal_adhoc_per_24h,
+            batched_csrs_per_24h=limits.batched_csrs_per_24h,
+            nightly_capacity_all_parties=limits.nightly_capacity_all_parties,
+            min_poll_interval=limits.min_poll_interval_seconds,
+        ),
+        chunk_size=data.processing.chunk_size,
+        lease=dt.timedelta(seconds=data.processing.lease_seconds),
+    )

@@ -1,23 +1,33 @@
 """The RA behind the Device CSR services: its credentials, its eligibility rules, its records.
 
-Callers authenticate as they do everywhere else in the sandbox, with an API token (``Authorization:
-Bearer``) or their IKI client certificate over mutual TLS, and must be AROs scoped to Device
-Certificates. The Subscriber of record is the ARO's own Party, or the Authorised Subscriber named by
-the ``Subscriber`` query parameter (an organisation id the ARO acts for); ``Manufacturer`` names the
-manufacturer a supplier submits for, which sets the ManufacturingFlag.
+The web edge authenticates callers as they are authenticated everywhere else in the sandbox (an API token
+in ``Authorization: Bearer`` or the IKI client certificate over mutual TLS for the web services, the
+portal's sign-in for the upload page) and hands the gate the RA's :class:`~smki.ra.identity.Principal` in
+a :class:`~smki.devicecsr.gate.Caller`. Callers must be AROs scoped to Device Certificates. The Subscriber
+of record is the ARO's own Party, or the Authorised Subscriber named by the ``Subscriber`` parameter (an
+organisation id the ARO acts for); ``Manufacturer`` names the manufacturer a supplier submits for, which
+sets the ManufacturingFlag.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smki.core.errors import SmkiError
 from smki.csr import ValidatedCsr
-from smki.devicecsr.gate import Decision, LedgerGate, Refusal, Settled, Subscriber
+from smki.devicecsr.gate import (
+    WF_NOT_AUTHENTICATED,
+    WF_NOT_AUTHORISED,
+    Caller,
+    Decision,
+    LedgerGate,
+    Refusal,
+    Settled,
+    Subscriber,
+)
 from smki.instance import Instance
 from smki.ra.device_decisions import (
     DeviceOutcome,
@@ -25,25 +35,23 @@ from smki.ra.device_decisions import (
     principal_of_credential,
     record_device_decisions,
 )
-from smki.ra.eligibility import _authorised
+from smki.ra.eligibility import is_authorised_subscriber
 from smki.ra.identity import principal_for, require_aro
 from smki.ra.models import Credential, Organisation, UserIdentifier
 from smki.ra.service import RegistrationAuthority
 
 # The Appendix M Status for each family of the RA's refusal codes.
 STATUS_BY_FAMILY = {"IN": "INELIGIBLE", "UD": "UNKNOWN_DEVICE", "WF": "WORKFLOW_ERROR", "CA": "ISSUANCE_ANOMALY"}
-WF_NOT_AUTHENTICATED = "WF:AUTH1"
-WF_NOT_AUTHORISED = "WF:AUTH2"
 WF_WITHDRAWN = "WF:AUTH3"
 WF_BAD_PARAMETER = "WF:AUTH4"
+LARGEST_ID = 2**31 - 1  # organisation ids are INTEGER columns: larger would overflow PostgreSQL's
 
 
-def _organisation_parameter(request: Any, name: str) -> int | None:
-    value = request.args.get(name) or (request.form.get(name.lower()) if request.form else None)
-    if value in (None, ""):
+def _organisation_parameter(value: str | None, name: str) -> int | None:
+    if not value:
         return None
-    if not str(value).isdigit():
-        raise ValueError(f"{name} must be an organisation id (digits), not {value!r}")
+    if not (value.isascii() and value.isdigit()) or int(value) > LARGEST_ID:
+        raise ValueError(f"{name} must be an organisation id (digits, at most {LARGEST_ID}), not {value[:40]!r}")
     return int(value)
 
 
@@ -57,15 +65,8 @@ class RaGate:
 
     # --- who is calling ---------------------------------------------------------------------------------
 
-    def authenticate(self, request: Any) -> Subscriber | Refusal:
-        # As the RA's portal knows its callers: a Bearer token, the IKI client certificate, or the portal
-        # session of a person who signed in there (the portal's batch upload page).
-        from smki.ra.web.portal import current
-
-        try:
-            principal = current()
-        except SmkiError as error:
-            return Refusal(WF_NOT_AUTHENTICATED, f"{error.message} ({error.code})")
+    def authenticate(self, caller: Caller) -> Subscriber | Refusal:
+        principal = caller.principal
         if principal is None:
             return Refusal(WF_NOT_AUTHENTICATED, "no credentials were presented: send 'Authorization: Bearer <API "
                            "token>', connect with your IKI client certificate, or sign in to the portal.")
@@ -74,8 +75,8 @@ class RaGate:
         except SmkiError as error:
             return Refusal(WF_NOT_AUTHORISED, f"{error.message} ({error.code})")
         try:
-            subscriber_id = _organisation_parameter(request, "Subscriber") or principal.organisation_id
-            manufacturer_id = _organisation_parameter(request, "Manufacturer")
+            subscriber_id = _organisation_parameter(caller.subscriber, "Subscriber") or principal.organisation_id
+            manufacturer_id = _organisation_parameter(caller.manufacturer, "Manufacturer")
         except ValueError as error:
             return Refusal(WF_BAD_PARAMETER, str(error))
         if subscriber_id is None or subscriber_id not in aro.acts_for:
@@ -87,7 +88,7 @@ class RaGate:
                 UserIdentifier.organisation_id == subscriber_id)).scalars())
             if organisation is not None and organisation.category == "dcc":
                 roles.add("DCC")
-            authorised = _authorised(session, subscriber_id, "device")
+            authorised = is_authorised_subscriber(session, subscriber_id, "device")
         return Subscriber(str(subscriber_id), frozenset(roles), authorised, principal.label,
                           manufacturer_id is not None, str(principal.credential_id),
                           str(manufacturer_id) if manufacturer_id is not None else None)

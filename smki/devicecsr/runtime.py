@@ -7,7 +7,6 @@ the RA's gate and the Repository's lodging hook plug in here without changing th
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
 
 from smki.devicecsr.batches import BatchService, OnIssued
@@ -19,26 +18,22 @@ from smki.instance import Instance
 
 
 def lodge_in_repository(instance: Instance) -> OnIssued:
-    """The default hook: lodge each committed chunk's certificates in the Repository, with their
-    ManufacturingFlag, through the RA (the RA is what lodges into the Repository)."""
-    from smki.ra.lodging import lodge_for
+    """The default hook: lodge each chunk's certificates in the Repository, with their ManufacturingFlag,
+    through the RA (the RA is what lodges into the Repository), inside the chunk's own transaction (its
+    ``within``), from what the issuance path already knows of them."""
+    from smki.ra.lodging import issued_lodging
 
-    lodge = lodge_for(instance.database)
-
-    def on_issued(issued: list) -> None:  # type: ignore[type-arg]
-        lodge.lodge_many([(certificate.der, flag) for certificate, flag in issued], lodged_by="device-csr-service")
-
-    return on_issued
+    return issued_lodging(instance.database, "device-csr-service")
 
 
 def load_on_issued(instance: Instance) -> OnIssued:
     """``SMKI_DEVICECSR_ON_ISSUED=module:callable`` replaces :func:`lodge_in_repository`: called with each
     committed list of (certificate, ManufacturingFlag)."""
-    target = os.environ.get("SMKI_DEVICECSR_ON_ISSUED")
+    target = instance.settings.devicecsr_on_issued
     if not target:
         return lodge_in_repository(instance)
     module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass

@@ -1,6 +1,14 @@
 """Flask front end of the Device CSR services: the two XML web services of SEC Appendix M, the
-portal's batch upload, and the per-Party soft-limit report. It parses and authenticates (through the
-gate), then hands over; it decides nothing itself.
+portal's batch upload, and the per-Party soft-limit report. It parses and authenticates, then hands
+over; it decides nothing itself.
+
+Authentication is the RA's, one stack per kind of caller: systems and scripts calling the web services
+and the limits report present an API token (``Authorization: Bearer``) or their IKI client certificate
+(or, behind a TLS-terminating front end, the credential it verified); a person on the upload pages is
+signed in to the RA's portal. The gate is handed that explicit :class:`~smki.devicecsr.gate.Caller`.
+The upload form carries the portal's CSRF token (Flask-WTF, wired in :mod:`smki.web.csrf`); the web
+services are exempt from it, as their callers are systems that present their credential on every call
+and are never authenticated by the portal's session.
 
 Routes (``<version>`` is ``1.0``):
 - ``POST /<version>/PortalCSRAdHoc/DeviceCertificateSigningRequest``  ad hoc Device CSR (HTTP 200 always)
@@ -22,11 +30,15 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from smki.core.bounded import DATABASE_INTEGER_MAX
+from smki.core.errors import SmkiError
 from smki.devicecsr import adhoc, documents, xml
 from smki.devicecsr.batches import ACTIVE, COMPLETED
-from smki.devicecsr.gate import Refusal, Subscriber
+from smki.devicecsr.gate import CREDENTIAL_HEADER, WF_NOT_AUTHENTICATED, Caller, Refusal, Subscriber
 from smki.devicecsr.limits import BATCH_CSRS, POLL
 from smki.devicecsr.runtime import DeviceCsrRuntime
+from smki.ra.web import bearer_token, caller, client_certificate
+from smki.ra.web.portal import current
 
 VERSIONS = ("1.0",)
 XML_TYPE = "application/xml"
@@ -67,20 +79,54 @@ def _body(limit: int) -> bytes:
         return b" " * (limit + 1)
 
 
+# --- who is calling ---------------------------------------------------------------------------------
+
+def _edge_credential() -> str | None:
+    return request.headers.get(CREDENTIAL_HEADER) or None
+
+
+def service_caller() -> Caller | Refusal:
+    """A system or script calling the web services or the limits report: an API token or the IKI client
+    certificate, as the RA's JSON API authenticates them; never the portal's session cookie."""
+    try:
+        principal = caller(optional=True) if bearer_token() or client_certificate() else None
+    except SmkiError as error:
+        return Refusal(WF_NOT_AUTHENTICATED, f"{error.message} ({error.code})")
+    return Caller(principal, _edge_credential(), request.args.get("Subscriber"), request.args.get("Manufacturer"))
+
+
+def portal_caller() -> Caller | Refusal:
+    """A person on the upload pages: signed in to the RA's portal, as on every portal page."""
+    try:
+        principal = current()
+    except SmkiError as error:
+        return Refusal(WF_NOT_AUTHENTICATED, f"{error.message} ({error.code})")
+
+    def parameter(name: str) -> str | None:
+        return request.args.get(name) or (request.form.get(name.lower()) if request.method == "POST" else None)
+
+    return Caller(principal, _edge_credential(), parameter("Subscriber"), parameter("Manufacturer"))
+
+
+def authenticated(rt: DeviceCsrRuntime, found: Caller | Refusal) -> Subscriber | Refusal:
+    return found if isinstance(found, Refusal) else rt.gate.authenticate(found)
+
+
 # --- ad hoc ----------------------------------------------------------------------------------------
 
 @blueprint.post("/<version>/PortalCSRAdHoc/DeviceCertificateSigningRequest")
 def adhoc_csr(version: str) -> Response:
     _version(version)
     rt = runtime()
-    result = adhoc.answer(rt, request, _body(rt.policy.max_adhoc_bytes))
+    body = _body(rt.policy.max_adhoc_bytes)
+    result = adhoc.answer(rt, authenticated(rt, service_caller()), body)
     return _xml(result.body, result.warnings)
 
 
 # --- batched -----------------------------------------------------------------------------------------
 
-def _subscriber_or_refusal(rt: DeviceCsrRuntime) -> Subscriber | Refusal:
-    subscriber = rt.gate.authenticate(request)
+def _subscriber_or_refusal(rt: DeviceCsrRuntime, found: Caller | Refusal) -> Subscriber | Refusal:
+    subscriber = authenticated(rt, found)
     if isinstance(subscriber, Subscriber) and not subscriber.device_subscriber:
         return Refusal("WF:SUB1", "the Party is not an Authorised Subscriber for Device Certificates.")
     return subscriber
@@ -90,7 +136,7 @@ def _subscriber_or_refusal(rt: DeviceCsrRuntime) -> Subscriber | Refusal:
 def submit_batch(version: str) -> Response:
     _version(version)
     rt = runtime()
-    subscriber = _subscriber_or_refusal(rt)
+    subscriber = _subscriber_or_refusal(rt, service_caller())
     if isinstance(subscriber, Refusal):
         return _xml(xml.submit_status(reference=None, status="WORKFLOW_ERROR", code=subscriber.code,
                                       text=subscriber.text))
@@ -114,11 +160,12 @@ def submit_batch(version: str) -> Response:
 def batch_result(version: str) -> Response:
     _version(version)
     rt = runtime()
-    subscriber = _subscriber_or_refusal(rt)
+    subscriber = _subscriber_or_refusal(rt, service_caller())
     if isinstance(subscriber, Refusal):
         return _xml(xml.batch_result_error(subscriber.code, subscriber.text))
     raw_id = request.args.get("BatchId", "")
-    view = rt.batches.view(int(raw_id), subscriber.party_id) if raw_id.isdigit() and len(raw_id) < 12 else None
+    numbered = raw_id.isdigit() and len(raw_id) < 12 and int(raw_id) <= DATABASE_INTEGER_MAX  # no batch is past it
+    view = rt.batches.view(int(raw_id), subscriber.party_id) if numbered else None
     if view is None:
         return _xml(xml.batch_result_error(documents.FM_UNKNOWN_BATCH, (
             f"there is no batch {raw_id!r} for this Party (results are kept "
@@ -145,10 +192,10 @@ def batch_result(version: str) -> Response:
 # --- portal ------------------------------------------------------------------------------------------
 
 def _portal_subscriber(rt: DeviceCsrRuntime) -> Subscriber:
-    subscriber = _subscriber_or_refusal(rt)
+    subscriber = _subscriber_or_refusal(rt, portal_caller())
     if isinstance(subscriber, Refusal):
         signing_in = "ra_portal.login" in current_app.view_functions
-        if subscriber.code == "WF:AUTH1" and request.method == "GET" and signing_in:
+        if subscriber.code == WF_NOT_AUTHENTICATED and request.method == "GET" and signing_in:
             # a person who has not signed in is sent to sign in, and brought back here
             abort(redirect(url_for("ra_portal.login", next=request.path)))
         abort(403, f"{subscriber.code} {subscriber.text}")
@@ -225,7 +272,7 @@ def portal_result(batch_id: int, archive: str) -> Response:
 @blueprint.get("/api/v1/device-csr/limits")
 def limits_report() -> Any:
     rt = runtime()
-    subscriber = rt.gate.authenticate(request)
+    subscriber = authenticated(rt, service_caller())
     if isinstance(subscriber, Refusal):
         abort(401, f"{subscriber.code} {subscriber.text}")
     return rt.limits.report(subscriber.party_id)

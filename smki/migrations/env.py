@@ -22,7 +22,9 @@ def run_migrations_online() -> None:
         return
     # Invoked from the alembic command line (for example ``alembic revision --autogenerate``)
     url = config.attributes.get("connection_url") or config.get_main_option("sqlalchemy.url")
-    engine = create_engine(url)
+    if not url:
+        raise SystemExit("give the database as -x or sqlalchemy.url; see smki.schema.alembic_config")
+    engine = create_engine(str(url))
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=target_metadata,
                           render_as_batch=conn.dialect.name == "sqlite")

@@ -8,6 +8,15 @@ cutting records off the end is detected as well.
 Audit-before-effect: callers append inside the same transaction as the effect they record, and append
 first, so the effect can never commit without its record (and a failed append rolls the effect back).
 Where the effect lives in another transaction (issuance), see :mod:`smki.ra.service`.
+
+Concurrency: every record extends the same head, so appenders take turns. A unit of work run by
+:func:`audited` takes the chain's writer lock as its first statement (:func:`hold_chain`) and keeps it to
+commit: on PostgreSQL ``SELECT ... FOR UPDATE`` of the head row, on SQLite ``BEGIN IMMEDIATE``, which takes
+the database's writer lock before anything is read. Whatever the unit reads is then current (no other
+appender can commit underneath it), so its checks hold when it writes and two concurrent units never
+both act on the same state (two approvals of one form, two allocations of one User ID). A request that
+arrives while another appends waits its turn; it does not fail. Transient refusals that remain possible
+(a PostgreSQL deadlock, a SQLite lock held beyond the busy timeout) are retried whole.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from smki.core.db import Database
@@ -35,6 +44,8 @@ T = TypeVar("T")
 
 class AuditUnavailable(SmkiError):
     """The audit record could not be written, so the action did not take effect (fail closed)."""
+
+    status = 503  # the service cannot act without its audit trail; the same request may succeed later
 
 
 class AuditConflict(Exception):
@@ -77,18 +88,45 @@ def append(session: Session, *, actor: str, action: str, subject: str | None = N
     return record
 
 
+def hold_chain(session: Session) -> None:
+    """Take the chain's writer lock for the rest of ``session``'s transaction; call it as the unit of
+    work's first statement (on SQLite a transaction that has read cannot become the writer once another
+    connection has written since). :func:`audited` does this for every unit it runs."""
+    if session.get_bind().dialect.name == "sqlite":
+        # pysqlite opens its transactions itself, lazily and DEFERRED, at the first write; opening it
+        # explicitly first makes it IMMEDIATE (the busy timeout applies while waiting for the lock).
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        session.execute(select(AuditHead.id).where(AuditHead.id == HEAD_ID).with_for_update())
+
+
+# PostgreSQL SQLSTATEs a unit of work may meet under concurrency and succeed on retrying:
+# serialization_failure, deadlock_detected, lock_not_available.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def transient(error: DBAPIError) -> bool:
+    """A refusal by the database that another attempt of the same unit of work can overcome."""
+    if getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    text = str(error.orig).lower()
+    return isinstance(error, OperationalError) and ("locked" in text or "busy" in text)
+
+
 def audited(database: Database, work: Callable[[Session], T], attempts: int = APPEND_ATTEMPTS) -> T:
-    """Run ``work(session)`` (which appends its audit record first) as one unit of work, retrying when a
-    concurrent appender took the same sequence number. Fails closed with ``CA:AUD01``."""
+    """Run ``work(session)`` (which appends its audit record first) as one unit of work holding the
+    chain's writer lock, retrying the whole unit on a transient conflict. Fails closed with ``CA:AUD01``:
+    nothing of the unit is committed."""
     last: Exception | None = None
     for _ in range(attempts):
         try:
             with database.session() as session:
+                hold_chain(session)
                 return work(session)
         except AuditConflict as exc:
             last = exc
-        except OperationalError as exc:  # SQLite: a stale snapshot cannot be upgraded to a writer
-            if "locked" not in str(exc) and "busy" not in str(exc).lower():
+        except DBAPIError as exc:
+            if not transient(exc):
                 raise
             last = exc
     raise AuditUnavailable("CA:AUD01", "the audit record could not be written, so nothing was done; "

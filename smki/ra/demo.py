@@ -3,7 +3,9 @@
 The DCC, a large and a small supplier, an electricity and a gas network operator, an other user and a
 device manufacturer (not a Party), each Party with an SRO and AROs; an RA operator, an SMKI PMA member
 and the Code Administrator. Credentials (API tokens, IKI client certificates and keys) are written to
-``<instance>/demo/`` with owner-only permissions, with a sample CSR and the commands to use it.
+``<instance>/demo/`` with owner-only permissions, with a sample CSR and the commands to use it. Every ARO
+scoped to the Repository also gets a Repository portal user and web-service API key, made through the RA's
+port to the Repository like any approved ARO's.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from smki.core.eui64 import Eui64
 from smki.csrgen import organisation_csr
 from smki.instance import Instance
 from smki.ra import audit, registry
+from smki.ra.forms import repository_credentials, repository_within
 from smki.ra.iki import IkiAuthority
+from smki.ra.lodging import repository_holder
 from smki.ra.models import Organisation
 from smki.ra.population import Member, PopulationBuilder
 from smki.ra.service import RegistrationAuthority
@@ -56,6 +61,23 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
 
+def _email(person: str, organisation: str) -> str:
+    return f"{_slug(person).replace('-', '.')}@{_slug(organisation)[:40].strip('-')}.example"
+
+
+def _repository_user(ra: RegistrationAuthority, member: Member, organisation: str | None) -> dict[str, str]:
+    """A Repository portal user (named by the ARO's e-mail) and API key for a Repository-scoped ARO, made
+    with its audit record in one unit of work, as an approved ARO Nomination Form makes them."""
+    holder = repository_holder(organisation, member.person_id)
+    username = _email(member.name, organisation or "sandbox")
+
+    def work(session: Session) -> dict[str, str]:
+        audit.append(session, actor="ra:demo", action="credential.issued", subject=f"person:{member.person_id}",
+                     detail={"kind": "repository", "holder": holder})
+        return repository_credentials(repository_within(session), holder, username)
+    return audit.audited(ra.database, work)
+
+
 def seed_demo(instance: Instance) -> Path:
     folder = instance.settings.instance_dir / "demo"
     ra = RegistrationAuthority(instance)
@@ -71,12 +93,14 @@ def seed_demo(instance: Instance) -> Path:
     iki = IkiAuthority(instance, ra.settings)
     people: list[dict[str, Any]] = []
 
-    def record(member: Member, organisation: str | None) -> None:
+    def record(member: Member, organisation: str | None, scopes: tuple[str, ...] = ()) -> None:
         entry: dict[str, Any] = {"name": member.name, "role": member.role, "organisation": organisation,
                                  "organisation_id": member.organisation_id, "person_id": member.person_id,
                                  "api_token": member.token}
+        if "repository" in scopes:
+            entry.update(_repository_user(ra, member, organisation))
         if member.role == "aro":
-            def issue(session):  # type: ignore[no-untyped-def]
+            def issue(session):
                 return iki.issue_person_certificate(session, person_id=member.person_id, name=member.name,
                                                     organisation=organisation)
             certificate, key = audit.audited(ra.database, issue)
@@ -93,14 +117,16 @@ def seed_demo(instance: Instance) -> Path:
     parties: list[dict[str, Any]] = [{"name": DCC_NAME, "id": dcc, "category": "dcc",
                                       "user_ids": {k: v.hex for k, v in dcc_ids.items()}}]
     record(build.member(dcc, "Jane Porter", "sro"), DCC_NAME)
-    record(build.member(dcc, "Mark Ellis", "aro", scopes=(*BOTH, "repository")), DCC_NAME)
+    dcc_aro = (*BOTH, "repository")
+    record(build.member(dcc, "Mark Ellis", "aro", scopes=dcc_aro, email=_email("Mark Ellis", DCC_NAME)), DCC_NAME,
+           dcc_aro)
     for name, category, roles, members in PARTIES:
         party = build.party(name, category, [(role, None) for role in roles])
         with ra.database.session() as session:
             user_ids = {u.user_role: u.eui64 for u in registry.user_ids(session, party)}
         parties.append({"name": name, "id": party, "category": category, "user_ids": user_ids})
         for person, role, scopes in members:
-            record(build.member(party, person, role, scopes=scopes), name)
+            record(build.member(party, person, role, scopes=scopes, email=_email(person, name)), name, scopes)
     manufacturer = build.manufacturer(MANUFACTURER)
     parties.append({"name": MANUFACTURER, "id": manufacturer, "category": "manufacturer", "user_ids": {}})
     for person, role in STAFF:
@@ -133,6 +159,11 @@ Submit an Organisation CSR as Tom Akers, ARO of Northern Lights Energy plc (User
        -H 'Content-Type: application/pkcs10' --data-binary @{folder / 'sample-supplier-ds.csr'}
 
 or sign in to the portal at http://127.0.0.1:8080/portal/ with that token and paste the CSR.
+
+Repository portal, http://127.0.0.1:8080/repository/login, as Tom Akers (an ARO scoped to the Repository):
+  username: {aro['repository_username']}
+  password: {aro['repository_password']}
+Repository web service API key (header X-API-Key): {aro['repository_api_key']}
 SRO (Helen Marsh) token: {sro['api_token']}
 RA operator (Rita Vance) token: {operator['api_token']}
 API description: http://127.0.0.1:8080/api/v1/ra/openapi.json

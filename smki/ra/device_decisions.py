@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from smki.csr import ValidatedCsr
 from smki.issuance import device_certificate_counts
 from smki.ra import audit
-from smki.ra.eligibility import Decision, DeviceFacts, _authorised, evaluate_device_csr
+from smki.ra.eligibility import Decision, DeviceFacts, evaluate_device_csr, is_authorised_subscriber
 from smki.ra.identity import Principal, _active, principal_for, require_aro
 from smki.ra.models import Credential, CsrDecision, Device, Organisation
 from smki.ra.settings import Eligibility
@@ -54,7 +54,7 @@ def decide_device_csrs(session: Session, rules: Eligibility, principal: Principa
     devices = {d.device_id: d for d in session.execute(
         select(Device).where(Device.device_id.in_(device_ids))).scalars()} if device_ids else {}
     subscriber = subscriber_id if subscriber_id is not None else principal.organisation_id
-    authorised = subscriber is not None and _authorised(session, subscriber, "device")
+    authorised = subscriber is not None and is_authorised_subscriber(session, subscriber, "device")
     # Held for the loop: the session's identity map holds objects weakly, so without these references
     # every evaluate_device_csr would load the same Organisation rows again.
     held = [session.get(Organisation, o) for o in (subscriber, manufacturer_id) if o is not None]

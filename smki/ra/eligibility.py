@@ -3,7 +3,8 @@
 Every decision names the rule that allowed or refused it, and is recorded (``ra_csr_decision``) with an
 audit record in the same transaction. The public entry points for other areas are
 :meth:`smki.ra.service.RegistrationAuthority.decide_device_csr` (which records) and the pure
-:func:`evaluate_device_csr` / :func:`evaluate_organisation_csr` below (which only read).
+:func:`evaluate_device_csr` / :func:`evaluate_organisation_csr` below (which only read), and
+:func:`is_authorised_subscriber`.
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ class DeviceFacts:
     device: Device | None         # what the RA knows of the device's provisioning state
 
 
-def _authorised(session: Session, organisation_id: int, policy: str) -> bool:
+def is_authorised_subscriber(session: Session, organisation_id: int, policy: str) -> bool:
+    """Whether the organisation is an Authorised Subscriber under the Certificate Policy named
+    (``organisation`` or ``device``), as the RA granted it on the Authorised Subscriber application form.
+    Read-only; callers outside the RA (the Device CSR gate) use it to describe a Subscriber, never to
+    decide eligibility, which :func:`evaluate_device_csr` does."""
     return session.execute(select(Authorisation.id).where(Authorisation.organisation_id == organisation_id,
                                                           Authorisation.policy == policy)).first() is not None
 
@@ -81,7 +86,7 @@ def evaluate_organisation_csr(session: Session, rules: Eligibility, aro: Appoint
     if rules.require_srept and owner.srept_passed_at is None:
         return refuse("org.srept", f"{owner.name} has not passed the SMKI and Repository Entry Process Tests.",
                       owner.id)
-    if not _authorised(session, owner.id, "organisation"):
+    if not is_authorised_subscriber(session, owner.id, "organisation"):
         return refuse("org.authorised-subscriber", f"{owner.name} is not an Authorised Subscriber for "
                       "Organisation Certificates; apply on the Authorised Subscriber application form.", owner.id)
     role = csr.role.name
@@ -130,7 +135,8 @@ def evaluate_device_csr(session: Session, rules: Eligibility, principal: Princip
         return refuse("device.not-a-party", f"{subscriber.name} is not a SEC Party.", subscriber.id)
     if subscriber.id not in aro.acts_for:
         return refuse("device.acts-for", f"you do not act for {subscriber.name}.", subscriber.id)
-    authorised = facts.authorised if facts is not None else _authorised(session, subscriber.id, "device")
+    authorised = facts.authorised if facts is not None \
+        else is_authorised_subscriber(session, subscriber.id, "device")
     if rules.device_require_authorised and not authorised:
         return refuse("device.authorised-subscriber", f"{subscriber.name} is not an Authorised Subscriber for Device "
                       "Certificates.", subscriber.id)

@@ -9,8 +9,6 @@ Subscriber, revoke a certificate, issue a system credential) in the same transac
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -21,7 +19,7 @@ from jsonschema.exceptions import SchemaError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from smki.core.config import PROJECT_ROOT
+from smki.core.config import current_settings
 from smki.core.errors import ConfigurationError, Finding, SmkiError
 from smki.core.policy import load_yaml
 from smki.ra import audit, registry
@@ -36,9 +34,10 @@ from smki.ra.identity import (
     require_operator,
     require_sro,
 )
-from smki.ra.lodging import repository_holder
+from smki.ra.lodging import RepositoryAccess, repository_holder
 from smki.ra.models import Appointment, CsrDecision, FormSubmission, Organisation
 from smki.ra.service import RegistrationAuthority
+from smki.ra.unit_of_work import WithinUnitOfWork
 
 FORM_INVALID = "FM:FRM01"
 FORM_UNKNOWN = "FM:FRM02"
@@ -52,7 +51,7 @@ OPEN = ("submitted", "verified")
 
 
 def forms_dir() -> Path:
-    return Path(os.environ.get("SMKI_RAPP_FORMS", PROJECT_ROOT / "rapp_forms")).resolve()
+    return current_settings().rapp_forms
 
 
 @dataclass(frozen=True)
@@ -93,26 +92,41 @@ class FormInvalid(SmkiError):
     pass
 
 
-def _path(error: Any) -> str:
-    return "/".join(str(part) for part in error.absolute_path) or (
-        error.validator_value[0] if error.validator == "required" and isinstance(error.validator_value, list)
-        else "")
+MESSAGE_LIMIT = 300  # a finding quotes the bad value; a 20,000-character CSR need not be quoted whole
+
+
+def _joined(where: str, name: object) -> str:
+    return f"{where}/{name}" if where else str(name)
+
+
+def schema_findings(schema: dict[str, Any], payload: Any, code: str) -> list[Finding]:
+    """Every way ``payload`` departs from ``schema``, one finding per bad field (its JSON path), in field
+    order: each missing field, each unknown field, each wrong type or value."""
+    findings = []
+    errors = Draft202012Validator(schema).iter_errors(payload)
+    for error in sorted(errors, key=lambda e: [str(part) for part in e.absolute_path]):
+        where = "/".join(str(part) for part in error.absolute_path)
+        instance = error.instance
+        if error.validator == "required" and isinstance(instance, dict):
+            for name in error.validator_value:
+                if name not in instance:
+                    findings.append(Finding(code, f"{_joined(where, name)} is required", field=_joined(where, name)))
+        elif error.validator == "additionalProperties" and isinstance(instance, dict):
+            known = set(error.schema.get("properties", {}))
+            for name in sorted(set(instance) - known):
+                findings.append(Finding(code, f"{_joined(where, name)} is not a field of this request",
+                                        field=_joined(where, name)))
+        else:
+            message = error.message if len(error.message) <= MESSAGE_LIMIT else error.message[:MESSAGE_LIMIT] + "..."
+            findings.append(Finding(code, f"{where or 'the body'}: {message}", field=where or None))
+    return findings
 
 
 def validate_payload(form: FormDefinition, payload: Any) -> None:
     """Raise FM:FRM01 listing every bad field, each as a finding with its JSON path."""
     if not isinstance(payload, dict):
         raise FormInvalid(FORM_INVALID, f"the {form.title} must be a JSON object of fields.")
-    findings = []
-    for error in sorted(Draft202012Validator(form.schema).iter_errors(payload), key=lambda e: list(e.absolute_path)):
-        where = _path(error)
-        if error.validator == "required":
-            missing = error.message.split("'")[1] if "'" in error.message else where
-            findings.append(Finding(FORM_INVALID, f"{missing} is required", field=missing))
-        elif error.validator == "additionalProperties":
-            findings.append(Finding(FORM_INVALID, error.message, field=where or None))
-        else:
-            findings.append(Finding(FORM_INVALID, f"{where}: {error.message}", field=where or None))
+    findings = schema_findings(form.schema, payload, FORM_INVALID)
     if findings:
         raise FormInvalid(FORM_INVALID, f"{len(findings)} field(s) of the {form.title} are invalid; correct them all "
                           "and submit again.", details=findings)
@@ -205,8 +219,15 @@ class FormService:
             from smki.ra.iki import parse_csr
             parse_csr(payload["csr"])
         elif form.effect == "revoke_certificate":
-            decision = session.execute(select(CsrDecision).where(
-                CsrDecision.serial == payload["serial"].upper())).scalar_one()
+            serial = payload["serial"].upper()
+            decision = session.execute(select(CsrDecision).where(CsrDecision.serial == serial)).scalar_one_or_none()
+            if decision is None or decision.kind != "organisation":
+                raise SmkiError(PRECONDITION, f"no Organisation Certificate with serial {serial} was issued by this "
+                                "RA.", field="serial")
+            if decision.status != "released":
+                raise SmkiError(PRECONDITION, f"certificate {serial} is {decision.status.replace('_', ' ')}; only a "
+                                "certificate released to its Subscriber (and not yet revoked) can be revoked.",
+                                field="serial")
             return decision.subscriber_organisation_id
         return organisation_id
 
@@ -229,15 +250,10 @@ class FormService:
             session.add(submission)
             session.flush()
             secrets: dict[str, Any] = {}
-            after.clear()
             if form.approved_by == "immediate":
-                secrets = self._apply(session, form, submission, actor, after)
+                secrets = self._apply(session, form, submission, actor)
             return submission, secrets
-        after: list[Callable[[], None]] = []
-        outcome = audit.audited(self.ra.database, work)
-        for action in after:
-            action()
-        return outcome
+        return audit.audited(self.ra.database, work)
 
     def _transition(self, submission: FormSubmission, status: str, actor: str, note: str | None = None) -> None:
         submission.status, submission.updated_at = status, _now()
@@ -281,13 +297,8 @@ class FormService:
                 raise SmkiError(BAD_TRANSITION, f"submission {submission_id} is {submission.status}; it must be "
                                 f"{ready} before approval.")
             self._precheck(session, form, submission.payload)  # circumstances may have changed since submission
-            after.clear()
-            return submission, self._apply(session, form, submission, principal.label, after)
-        after: list[Callable[[], None]] = []
-        outcome = audit.audited(self.ra.database, work)
-        for action in after:  # effects outside the RA's tables, once the approval has committed
-            action()
-        return outcome
+            return submission, self._apply(session, form, submission, principal.label)
+        return audit.audited(self.ra.database, work)
 
     def reject(self, submission_id: int, principal: Principal, reason: str | None) -> FormSubmission:
         require_operator(principal)
@@ -336,9 +347,11 @@ class FormService:
 
     # --- effects -----------------------------------------------------------------------------------------
 
-    def _apply(self, session: Session, form: FormDefinition, submission: FormSubmission, actor: str,
-               after: list[Callable[[], None]]) -> dict[str, Any]:
-        """Audit the approval, then apply the form's effect. Returns secrets shown once (never stored)."""
+    def _apply(self, session: Session, form: FormDefinition, submission: FormSubmission,
+               actor: str) -> dict[str, Any]:
+        """Audit the approval, then apply the form's effect, all in ``session``'s unit of work: the
+        Repository's part too (:mod:`smki.ra.unit_of_work`), so that a refusal by any part leaves nothing
+        of the decision behind. Returns secrets shown once (never stored)."""
         audit.append(session, actor=actor, action="form.approved", subject=f"{form.name}:{submission.id}",
                      detail={"effect": form.effect})
         payload, settings = submission.payload, self.ra.settings
@@ -374,12 +387,12 @@ class FormService:
                 holder = repository_holder(organisation_name(session, person.organisation_id), person.id)
                 audit.append(session, actor=actor, action="credential.issued", subject=f"person:{person.id}",
                              detail={"kind": "repository", "holder": holder})
-                after.append(lambda: secrets.update(repository_credentials(self.ra, holder, payload["email"])))
+                secrets.update(repository_credentials(repository_within(session), holder, payload["email"]))
         elif form.effect == "withdraw_aro":
             appointment = registry.withdraw(session, actor=actor, appointment_id=payload["appointment_id"],
                                             reason=payload["reason"], by_organisation=payload["organisation_id"])
             holder = repository_holder(organisation_name(session, appointment.organisation_id), appointment.person_id)
-            after.append(lambda: self.ra.repository_access.revoke_all(holder))
+            repository_within(session).revoke_all(holder)
             result = {"appointment_id": appointment.id, "withdrawn_at": appointment.withdrawn_at}
         elif form.effect == "authorise_subscriber":
             registry.authorise(session, settings, actor=actor, organisation_id=payload["organisation_id"],
@@ -389,10 +402,9 @@ class FormService:
             serial = payload["serial"].upper()
             self.ra.revoke(actor, serial, payload["reason"], session)
             result = {"serial": serial, "reason": payload["reason"]}
-            # published once this transaction commits (the Repository keeps its own records)
-            after.append(
-                lambda: self.ra.lodge.revoke(serial, reason=settings.revocation_reasons[payload["reason"]],
-                                             at=_now(), requested_by=actor))
+            # recorded in the Repository in this unit of work; published on the next CRL once it commits
+            self.ra.lodge_within(session).revoke(serial, reason=settings.revocation_reasons[payload["reason"]],
+                                                 at=_now(), requested_by=actor)
         elif form.effect == "issue_system_credential":
             from smki.ra.iki import IkiAuthority
             submitter = submission.submitted_by
@@ -407,11 +419,15 @@ class FormService:
         return secrets
 
 
-def repository_credentials(ra: RegistrationAuthority, holder: str, username: str) -> dict[str, Any]:
+def repository_within(session: Session) -> RepositoryAccess:
+    """The Repository's users and API keys, written in ``session``'s unit of work."""
+    return RepositoryAccess(WithinUnitOfWork(session))
+
+
+def repository_credentials(access: RepositoryAccess, holder: str, username: str) -> dict[str, Any]:
     """A Repository API key and portal login for an ARO scoped to the Repository (shown once)."""
     import secrets as random
 
-    access = ra.repository_access
     password = random.token_urlsafe(18)
     access.create_user(username, password, holder)
     return {"repository_api_key": access.issue_api_key(holder), "repository_username": username,

@@ -8,13 +8,19 @@ The Repository area owns storage and publication; the RA only calls ``lodge``, `
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
 from repository.access import RepositoryAccess as _RepositoryAccess
+from repository.certificates import CertificateFacts, describe, serial_text
 from repository.store import CertificateRepository
 from smki.core.db import Database
+from smki.issuance import IssuedCertificate
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,57 @@ class RepositoryLodge:
 
 def lodge_for(database: Database) -> CertificateLodge:
     return RepositoryLodge(CertificateRepository(database))
+
+
+def facts_of(issued: IssuedCertificate, issuers: dict[str, str]) -> CertificateFacts:
+    """The Repository's record of a certificate the CA has just issued, from what the issuance path already
+    knows (the request it approved, the ledger row), not by parsing the certificate again. ``issuers`` caches
+    the issuer's RFC 4514 text by the ledger's issuer name: one CA signs a whole batch."""
+    row = issued.ledger
+    if issued.profile not in ("device", "organisation") or not row:
+        return describe(issued.der)  # the CA certificates: a handful, described as any lodged certificate
+    certificate = issued.certificate
+    issuer = issuers.get(row["issuer_name"])
+    if issuer is None:
+        issuer = issuers[row["issuer_name"]] = certificate.issuer.rfc4514_string()
+    device = issued.profile == "device"
+    return CertificateFacts(
+        serial=serial_text(certificate.serial_number), issuer=issuer,
+        subject="" if device else certificate.subject.rfc4514_string(), kind=issued.profile,
+        role=None if device else row["role_code"], usage="DS" if row["key_usage"] == "digitalSignature" else "KA",
+        subject_eui=None if device else row["subject_id"], device_id=row["subject_id"] if device else None,
+        not_before=certificate.not_valid_before_utc, not_after=certificate.not_valid_after_utc,
+        sha256=hashlib.sha256(issued.der).hexdigest(), der=issued.der)
+
+
+class IssuedLodging:
+    """Lodges what the issuance path has just issued, each with its ManufacturingFlag: :meth:`within` in the
+    transaction that records the certificates (the Device CSR services' chunk), so a certificate and its
+    Repository record commit together; calling it lodges in a transaction of its own."""
+
+    def __init__(self, repository: CertificateRepository, lodged_by: str) -> None:
+        self.repository = repository
+        self.lodged_by = lodged_by
+
+    def within(self, connection: Connection | Session, issued: Sequence[tuple[IssuedCertificate, bool]], *,
+               fresh: bool = True) -> None:
+        """Lodge in the caller's transaction, the one that records them: as they were just minted, no
+        Repository row can exist for them yet, so they are inserted without a duplicate check."""
+        issuers: dict[str, str] = {}
+        for flag in (False, True):
+            facts = [facts_of(certificate, issuers) for certificate, manufacturing in issued if manufacturing is flag]
+            if facts:
+                self.repository.lodge_many(facts, status="I", manufacturing_flag=flag, lodged_by=self.lodged_by,
+                                           connection=connection, fresh=fresh)
+
+    def __call__(self, issued: Sequence[tuple[IssuedCertificate, bool]]) -> None:
+        """Lodge after the certificates were recorded, in a transaction of its own (idempotent)."""
+        with self.repository.database.session() as session:
+            self.within(session, issued, fresh=False)
+
+
+def issued_lodging(database: Database, lodged_by: str) -> IssuedLodging:
+    return IssuedLodging(CertificateRepository(database), lodged_by)
 
 
 def repository_holder(organisation_name: str | None, person_id: int) -> str:

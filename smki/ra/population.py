@@ -28,7 +28,7 @@ class PopulationBuilder:
         self.ra = ra
         self.actor = actor
 
-    def _unit(self, work):  # type: ignore[no-untyped-def]
+    def _unit(self, work):
         return audit.audited(self.ra.database, work)
 
     def party(self, name: str, category: str, user_roles: Iterable[tuple[str, str | None]] = (), *,

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from smki.core.errors import CsrRejected, SmkiError
@@ -43,6 +43,7 @@ from smki.ra.identity import (
 from smki.ra.lodging import CertificateLodge, RepositoryAccess, lodge_for
 from smki.ra.models import CsrDecision, Organisation
 from smki.ra.settings import RaSettings, load_ra_settings
+from smki.ra.unit_of_work import WithinUnitOfWork
 
 RA_CHANNELS = ("api", "portal", "adhoc", "batch")
 NOT_FOUND = "WF:CRT01"
@@ -89,6 +90,11 @@ class RegistrationAuthority:
     def repository_access(self) -> RepositoryAccess:
         return RepositoryAccess(self.database)
 
+    def lodge_within(self, session: Session) -> CertificateLodge:
+        """The Repository's lodging and revocation, written in ``session``'s unit of work (see
+        :mod:`smki.ra.unit_of_work`); a lodge given to the RA (a test's) is used as it is."""
+        return self._lodge or lodge_for(WithinUnitOfWork(session))
+
     # --- authentication ----------------------------------------------------------------------------------
 
     def authenticate_token(self, token: str | None) -> Principal:
@@ -112,7 +118,7 @@ class RegistrationAuthority:
                          detail={"code": rejection.code, "channel": channel})
             raise
 
-    def _decide(self, principal: Principal, csr: ValidatedCsr, channel: str, evaluate) -> Decision:  # type: ignore[no-untyped-def]
+    def _decide(self, principal: Principal, csr: ValidatedCsr, channel: str, evaluate) -> Decision:
         def work(session: Session) -> Decision:
             return record_decision(session, evaluate(session), csr, principal, channel=channel)
         return audit.audited(self.database, work)
@@ -181,11 +187,11 @@ class RegistrationAuthority:
         for (decision, _), certificate in zip(approved, issued, strict=True):
             self.lodge.lodge(certificate.der, manufacturing_flag=decision.manufacturing_flag, lodged_by=label)
             releases.append(Release(decision, certificate, self.lodge.available))
+        # One statement that writes without reading first: on SQLite a unit that reads and then writes
+        # is refused outright if another connection committed in between.
         with self.database.session() as session:
-            for release in releases:
-                row = session.get(CsrDecision, release.decision.decision_id)
-                assert row is not None
-                row.status = "released"
+            session.execute(update(CsrDecision).where(CsrDecision.id.in_(
+                [release.decision.decision_id for release in releases])).values(status="released"))
         return releases
 
     # --- certificates after issue ------------------------------------------------------------------------
@@ -222,16 +228,18 @@ class RegistrationAuthority:
             serial = row.serial or serial
 
         def work(session: Session) -> CsrDecision:
+            decision = session.execute(select(CsrDecision).where(CsrDecision.serial == serial)).scalar_one()
+            if decision.status != "released":  # decided by another request since the check above
+                raise SmkiError(NOT_REJECTABLE, f"certificate {serial} is {decision.status.replace('_', ' ')}.")
             audit.append(session, actor=principal.label, action="certificate.rejected_on_receipt",
                          subject=f"organisation:{serial}", detail={"reason": reason})
-            decision = session.execute(select(CsrDecision).where(CsrDecision.serial == serial)).scalar_one()
             decision.status = "rejected_by_subscriber"
+            # revoked in the Repository in the same unit: the rejection and the revocation stand or fall together
+            self.lodge_within(session).revoke(serial, reason=self.settings.revocation_reasons["rejected_on_receipt"],
+                                              at=dt.datetime.now(dt.UTC), requested_by=principal.label)
             return decision
 
-        decision = audit.audited(self.database, work)
-        self.lodge.revoke(serial, reason=self.settings.revocation_reasons["rejected_on_receipt"],
-                          at=dt.datetime.now(dt.UTC), requested_by=principal.label)
-        return decision
+        return audit.audited(self.database, work)
 
     def revoke(self, actor: str, serial: str, reason: str, session: Session) -> None:
         """Revoke on an approved Certificate Revocation Request (the audit record is the caller's)."""

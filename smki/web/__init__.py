@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from smki.core.bounded import DatabaseIntegerConverter, PrintableTextConverter
 from smki.core.errors import SmkiError
 from smki.core.problem import error_response, http_error_response, unexpected_response
 from smki.instance import Instance
@@ -12,12 +15,21 @@ from smki.instance import Instance
 
 def create_app(instance: Instance | None = None) -> Flask:
     app = Flask(__name__)
+    # every <int:...> within the database's range, every <name> free of control characters (smki.core.bounded)
+    app.url_map.converters.update(int=DatabaseIntegerConverter, default=PrintableTextConverter,
+                                  string=PrintableTextConverter)
     app.config["SMKI_INSTANCE"] = instance or Instance.from_env()
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
+    # The portals' session cookie and CSRF tokens: the instance's one key, made before the workers start.
+    app.secret_key = app.config["SMKI_INSTANCE"].session_key
 
     @app.get("/health")
-    def health():  # type: ignore[no-untyped-def]
-        return {"status": "ok"}
+    def health() -> tuple[dict[str, str], dict[str, str]]:
+        # Which worker answered: how an operator (or a test) sees requests spread over the workers.
+        return {"status": "ok"}, {"X-SMKI-Worker": str(os.getpid())}
+
+    from smki.web.landing import landing
+    app.add_url_rule("/", "landing", landing)  # the portals and API documents, for a person or a script
 
     @app.errorhandler(SmkiError)
     def smki_error(error: SmkiError) -> Response:
@@ -34,4 +46,6 @@ def create_app(instance: Instance | None = None) -> Flask:
 
     from smki.web.blueprints import register_blueprints
     register_blueprints(app)
+    from smki.web.csrf import protect_forms
+    protect_forms(app)  # every portal form, once every blueprint is known
     return app

@@ -12,7 +12,7 @@ blueprint = Blueprint("ca_api", __name__, url_prefix="/api/v1/ca")
 
 
 @blueprint.get("/certificates")
-def list_ca_certificates():  # type: ignore[no-untyped-def]
+def list_ca_certificates():
     hierarchy = current_app.config["SMKI_INSTANCE"].hierarchy
     out = []
     for name in CA_NAMES:
@@ -24,7 +24,7 @@ def list_ca_certificates():  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/certificates/<name>")
-def ca_certificate(name: str):  # type: ignore[no-untyped-def]
+def ca_certificate(name: str):
     if name not in (*CA_NAMES, "recovery"):
         raise SmkiError("FM:CA01", f"there is no CA certificate called {name!r}; "
                         f"use one of {', '.join(CA_NAMES)}")

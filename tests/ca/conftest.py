@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, delete, text
 from smki.core.config import DEFAULT_POLICIES_DIR, Settings
 from smki.core.db import normalise_url
 from smki.instance import Instance
-from smki.models import CsrRejection, IssuanceRecord
+from smki.models import CsrRejection, DeviceCertificateTally, IssuanceRecord
 from smki.schema import migrate
 from tests.conftest import postgres_url
 
@@ -46,8 +46,9 @@ def shared_instance(tmp_path_factory: pytest.TempPathFactory, template_instance_
 
 @pytest.fixture
 def ledger_instance(shared_instance: Instance) -> Instance:
-    """The shared instance with an empty ledger: no issuance rows, no rejection rows."""
+    """The shared instance with an empty ledger: no issuance rows, no rejection rows, no device tally."""
     with shared_instance.database.session() as session:
         session.execute(delete(IssuanceRecord))
+        session.execute(delete(DeviceCertificateTally))
         session.execute(delete(CsrRejection))
     return shared_instance

@@ -69,7 +69,8 @@ def test_a_certificate_that_breaks_the_profile_is_not_released(instance, monkeyp
 
 def test_the_policy_decides_which_profiles_are_linted(instance, monkeypatch):
     checked: list[str] = []
-    monkeypatch.setattr(smki.issuance, "release_check", lambda certificate, profile, policies: checked.append(profile))
+    monkeypatch.setattr(smki.issuance, "release_check",
+                        lambda certificate, profile, policies, der=None: checked.append(profile))
     service = IssuanceService(instance.ca, instance.database, instance.policies)
 
     service.issue_from_csr(craft.organisation(craft.p256("lint2")), channel="api")

@@ -108,7 +108,7 @@ def issued(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
     directory = tmp_path_factory.mktemp("profile") / "instance"
     shutil.copytree(template_instance_dir, directory)
-    instance = Instance(Settings(directory, f"sqlite:///{directory / 'smki.core.db'}", DEFAULT_POLICIES_DIR, None))
+    instance = Instance(Settings(directory, f"sqlite:///{directory / 'smki.db'}", DEFAULT_POLICIES_DIR, None))
     migrate(instance.database)
     service = IssuanceService(instance.ca, instance.database, instance.policies)
 

@@ -120,7 +120,7 @@ def test_a_ledger_refusal_that_is_not_a_serial_collision_is_not_retried(instance
 
     attempts = []
 
-    def refuse(connection, rows):  # type: ignore[no-untyped-def]
+    def refuse(connection, rows, **_options):  # type: ignore[no-untyped-def]
         attempts.append(len(rows))
         raise IntegrityError("INSERT INTO issuance", {}, Exception("NOT NULL constraint failed"))
 

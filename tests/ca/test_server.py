@@ -4,6 +4,7 @@ the forking master."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,42 @@ def test_companions_start_and_stop_with_the_server():
 
     companions.stop(None)
     assert process.poll() is not None  # gone when the server exits
+
+
+PARENT = """
+import sys
+from smki.web.server import Companions
+companions = Companions([[sys.executable, "-c", "import time; time.sleep(120)"]])
+companions.start(None)
+print(companions.processes[0].pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_companion_dies_with_its_parent_even_when_the_parent_is_killed_outright():
+    from tests.serve.served import alive, command_line
+
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    companion = None
+    try:
+        assert parent.stdout is not None
+        companion = int(parent.stdout.readline())
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "smki.web.server" in command_line(companion):
+            time.sleep(0.1)  # until the launcher has asked for the signal and become the companion itself
+        assert alive(companion) and command_line(companion).startswith(sys.executable)
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and alive(companion):
+            time.sleep(0.1)
+        assert not alive(companion)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(timeout=10)
+        if companion is not None and alive(companion) and "time.sleep(120)" in command_line(companion):
+            os.kill(companion, signal.SIGKILL)
 
 
 def test_the_publisher_companion_publishes_and_stops_cleanly_on_sigterm(instance):

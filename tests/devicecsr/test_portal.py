@@ -1,4 +1,6 @@
-"""Portal batch upload: a zip of .csr files in, a zip of .crt files and a .txt report out."""
+"""Portal batch upload: a zip of .csr files in, a zip of .crt files and a .txt report out. The upload form
+carries the portal's CSRF token; the Appendix M services, called by systems with their own credentials,
+need none and never accept the portal's session."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from cryptography import x509
 from sqlalchemy import func, select
 
 from smki.devicecsr.models import DeviceCsrBatch
-from tests.devicecsr.conftest import OWNED_DEVICE, bad_signature_b64, csr_b64
+from tests.devicecsr.conftest import OWNED_DEVICE, bad_signature_b64, batch_xml, csr_b64, parse_answer, text
+from tests.portal import form_token, portal_sign_in
 
 UPLOAD = "/portal/device-csr-batches"
 
@@ -29,9 +32,19 @@ def make_zip(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def upload(client, data: bytes, name: str = "meters-0001.zip"):  # type: ignore[no-untyped-def]
-    return client.post(UPLOAD, data={"archive": (io.BytesIO(data), name)}, headers={"X-SMKI-Client": "supplier"},
-                       content_type="multipart/form-data")
+def upload(client, data: bytes, name: str = "meters-0001.zip", *, csrf: bool = True,  # type: ignore[no-untyped-def]
+           headers: dict[str, str] | None = None):
+    """Post the upload form as the page would: with the CSRF token the page carries, unless ``csrf`` is False."""
+    headers = {"X-SMKI-Client": "supplier"} if headers is None else headers
+    form: dict[str, object] = {"archive": (io.BytesIO(data), name)}
+    if csrf:
+        form["csrf_token"] = form_token(client, UPLOAD, headers=headers)
+    return client.post(UPLOAD, data=form, headers=headers, content_type="multipart/form-data")
+
+
+def batches(instance) -> int:  # type: ignore[no-untyped-def]
+    with instance.database.session() as session:
+        return session.scalar(select(func.count()).select_from(DeviceCsrBatch)) or 0
 
 
 def test_the_result_zip_has_a_crt_per_issued_csr_and_a_report_line_per_csr(client, runtime, instance):
@@ -147,6 +160,63 @@ def test_a_person_not_signed_in_is_sent_to_sign_in_and_a_script_is_refused(insta
 
     page = client.get(UPLOAD)
     assert page.status_code == 302 and page.headers["Location"].startswith("/portal/login?next=")
-    posted = client.post(UPLOAD, data={"archive": (io.BytesIO(make_zip({"a.csr": b"x"})), "a.zip")},
+    # a form token from the sign-in page, but no sign-in: refused as not authenticated
+    posted = client.post(UPLOAD, data={"archive": (io.BytesIO(make_zip({"a.csr": b"x"})), "a.zip"),
+                                       "csrf_token": form_token(client, "/portal/login")},
                          content_type="multipart/form-data")
     assert posted.status_code == 403 and "WF:AUTH1" in posted.data.decode()
+    assert batches(instance) == 0
+
+
+@pytest.fixture
+def ra_client(instance, tmp_path, app_for):  # type: ignore[no-untyped-def]
+    """The app with the Device CSR services behind the real RA (the default gate)."""
+    from smki.devicecsr.runtime import DeviceCsrRuntime
+
+    return app_for(DeviceCsrRuntime.build(instance, queue=f"sqlite:///{tmp_path / 'q.db'}")).test_client()
+
+
+def test_an_upload_without_the_pages_csrf_token_is_refused_and_stores_nothing(ra_client, instance, population):
+    # A signed-in ARO's browser, made by another site to post a zip here: it sends the session cookie, but
+    # cannot read the upload page, so it has no token.
+    portal_sign_in(ra_client, population.aro_a.token)
+    archive = make_zip({"m1.csr": pem(csr_b64(0x00DB00000000E001))})
+
+    forged = upload(ra_client, archive, csrf=False, headers={})
+
+    assert forged.status_code == 400 and forged.mimetype == "text/html"
+    assert "FM:CSRF1" in forged.data.decode() and "reload the page" in forged.data.decode()
+    assert batches(instance) == 0
+    # the same person, from the page itself: accepted
+    assert upload(ra_client, archive, headers={}).status_code == 303
+    assert batches(instance) == 1
+
+
+def test_a_token_from_another_session_is_refused(ra_client, app_for, instance, tmp_path, population):
+    from smki.devicecsr.runtime import DeviceCsrRuntime
+
+    portal_sign_in(ra_client, population.aro_a.token)
+    other = app_for(DeviceCsrRuntime.build(instance, queue=f"sqlite:///{tmp_path / 'q2.db'}")).test_client()
+    portal_sign_in(other, population.aro_a.token)
+    foreign = form_token(other, UPLOAD)
+
+    forged = ra_client.post(UPLOAD, data={"archive": (io.BytesIO(make_zip({"a.csr": b"x"})), "a.zip"),
+                                          "csrf_token": foreign}, content_type="multipart/form-data")
+
+    assert forged.status_code == 400 and "FM:CSRF1" in forged.data.decode()
+    assert batches(instance) == 0
+
+
+def test_the_web_services_need_no_token_and_never_accept_the_portal_session(ra_client, instance, population):
+    portal_sign_in(ra_client, population.aro_a.token)
+    body = batch_xml([("m1", csr_b64(0x00DB00000000E101))])
+    xml_only = {"Content-Type": "application/xml"}
+
+    by_cookie = parse_answer(ra_client.post("/1.0/PortalCSRBatch/SubmitCSRBatch", data=body, headers=xml_only).data)
+    assert text(by_cookie, "{}Error/{}ErrorCode") == "WF:AUTH1"  # the session cookie is not a credential here
+    assert batches(instance) == 0
+
+    bearer = {**xml_only, "Authorization": f"Bearer {population.aro_a.token}"}
+    by_token = parse_answer(ra_client.post("/1.0/PortalCSRBatch/SubmitCSRBatch", data=body, headers=bearer).data)
+    assert text(by_token, "{}BatchStatus") == "PENDING"  # no CSRF token: the service is exempt
+    assert batches(instance) == 1

@@ -140,3 +140,15 @@ def test_ad_hoc_replacement_goes_through_the_ra(ra_client, ra_runtime, instance,
         adhoc = session.scalars(select(CsrDecision).where(CsrDecision.channel == "adhoc")).one()
     assert (adhoc.status, adhoc.rule) == ("issued", "device.state.pre_installation")
     assert audit.verify(instance.database).intact
+
+
+@pytest.mark.parametrize("parameter", ["Subscriber", "Manufacturer"])
+@pytest.mark.parametrize("value", ["2147483648", "9223372036854775808", "１２", "-1"])
+def test_an_organisation_id_out_of_range_is_a_coded_refusal(ra_client, instance, population: Population,
+                                                             parameter, value):
+    answer = submit(ra_client, population.aro_a, [("x", csr_b64(0x00DB00000000B300))], f"?{parameter}={value}")
+
+    assert text(answer, "{}BatchStatus") == "WORKFLOW_ERROR"
+    assert text(answer, "{}Error/{}ErrorCode") == "WF:AUTH4"
+    with instance.database.session() as session:
+        assert session.scalar(select(func.count()).select_from(DeviceCsrBatch)) == 0

@@ -118,7 +118,11 @@ def test_rejection_needs_a_reason_and_is_final(client, population: Population) -
         "acts_for": [population.supplier_a]})
     submission = form.get_json()["id"]
     no_reason = client.post(f"{P}/submissions/{submission}/rejection", headers=auth(population.operator), json={})
-    assert no_reason.get_json()["code"] == "FM:FRM04"
+    assert no_reason.status_code == 400 and no_reason.get_json()["code"] == "FM:API06"
+    assert [error["field"] for error in no_reason.get_json()["errors"]] == ["reason"]
+    blank = client.post(f"{P}/submissions/{submission}/rejection", headers=auth(population.operator),
+                        json={"reason": "   "})
+    assert blank.get_json()["code"] == "FM:FRM04"
     rejected = ok(client.post(f"{P}/submissions/{submission}/rejection", headers=auth(population.operator),
                               json={"reason": "screening not passed"}))
     assert rejected["status"] == "rejected" and rejected["reason"] == "screening not passed"

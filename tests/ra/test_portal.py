@@ -1,5 +1,6 @@
 """Portal pages in headless Chromium: an ARO pastes an Organisation CSR and downloads the certificate; an SRO
-nominates and withdraws AROs; an RA operator works the verification queue."""
+nominates and withdraws AROs; an RA operator works the verification queue. Through the test client: every
+form, sign-in included, is refused without the page's CSRF token."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import urllib.request
 
 import pytest
 from selenium.webdriver.common.by import By
+from sqlalchemy import func, select
 
-from tests.portal import sign_in, submit
+from smki.ra.models import FormSubmission
+from tests.portal import form_token, portal_sign_in, sign_in, submit
 from tests.ra.conftest import SUPPLIER_A_IS, SUPPLIER_B_IS, Population, org_csr_pem
 
-pytestmark = pytest.mark.browser
 
-
+@pytest.mark.browser
 def test_aro_pastes_a_csr_and_downloads_the_certificate(browser, live_server, population: Population) -> None:
     sign_in(browser, live_server, population.aro_a.token)
     browser.find_element(By.LINK_TEXT, "Submit an Organisation CSR").click()
@@ -35,6 +37,7 @@ def test_aro_pastes_a_csr_and_downloads_the_certificate(browser, live_server, po
     assert "IN:ORG01" in browser.find_element(By.ID, "csr-error").text
 
 
+@pytest.mark.browser
 def test_sro_nominates_and_withdraws_aros(browser, live_server, ra, population: Population) -> None:
     sign_in(browser, live_server, population.sro_a.token)
     browser.get(f"{live_server}/portal/aros")
@@ -54,6 +57,7 @@ def test_sro_nominates_and_withdraws_aros(browser, live_server, ra, population: 
         ra.authenticate_token(target.token)
 
 
+@pytest.mark.browser
 def test_operator_verifies_and_approves_from_the_queue(browser, live_server, ra, population: Population) -> None:
     from smki.ra.forms import FormService
 
@@ -73,6 +77,7 @@ def test_operator_verifies_and_approves_from_the_queue(browser, live_server, ra,
     assert principal.name == "Quinn Queued" and principal.holds("aro") is not None
 
 
+@pytest.mark.browser
 def test_a_withdrawn_aro_is_signed_out_at_once(browser, live_server, ra, population: Population) -> None:
     from smki.ra.population import PopulationBuilder
 
@@ -82,6 +87,7 @@ def test_a_withdrawn_aro_is_signed_out_at_once(browser, live_server, ra, populat
     assert browser.find_element(By.ID, "error-code").text == "AU:TOK03"
 
 
+@pytest.mark.browser
 def test_wrong_role_pages_are_refused(browser, live_server, population: Population) -> None:
     sign_in(browser, live_server, population.aro_a.token)
     browser.get(f"{live_server}/portal/queue")
@@ -90,6 +96,7 @@ def test_wrong_role_pages_are_refused(browser, live_server, population: Populati
     assert browser.find_element(By.ID, "error-code").text == "AZ:SRO01"
 
 
+@pytest.mark.browser
 def test_any_rapp_form_is_submitted_through_the_portal_with_every_bad_field_at_once(
         browser, live_server, ra, population: Population) -> None:
     issued = ra.submit_organisation_csr(ra.authenticate_token(population.aro_a.token), org_csr_pem(SUPPLIER_A_IS))
@@ -114,3 +121,65 @@ def test_any_rapp_form_is_submitted_through_the_portal_with_every_bad_field_at_o
 
     stored = FormService(ra).get(submission, ra.authenticate_token(population.aro_a.token))
     assert stored.form == "certificate_revocation_request" and stored.payload["serial"] == issued.serial
+
+
+def submissions(ra) -> int:  # type: ignore[no-untyped-def]
+    with ra.database.session() as session:
+        return session.scalar(select(func.count()).select_from(FormSubmission)) or 0
+
+
+def test_sign_in_without_the_pages_token_is_refused(client, population: Population) -> None:
+    # Another site posting its own token into the sign-in form would sign the person in as its ARO.
+    forged = client.post("/portal/login", data={"token": population.aro_a.token})
+
+    assert forged.status_code == 400 and forged.mimetype == "text/html"
+    page = forged.data.decode()
+    assert 'id="error-code">FM:CSRF1<' in page and "reload the page" in page
+    assert client.get("/portal/").status_code == 302  # not signed in
+
+
+def test_a_form_posted_without_the_pages_token_is_refused_and_nothing_is_recorded(client, ra,
+                                                                                population: Population) -> None:
+    portal_sign_in(client, population.sro_a.token)
+    nomination = {"name": "Fiona Forged", "email": "fiona@alpha.example", "scopes": "organisation"}
+
+    forged = client.post("/portal/aros", data=nomination)
+    assert forged.status_code == 400 and "FM:CSRF1" in forged.data.decode()
+    stale = client.post("/portal/aros", data={**nomination, "csrf_token": "not-the-token"})
+    assert stale.status_code == 400 and "FM:CSRF1" in stale.data.decode()
+    assert submissions(ra) == 0
+
+    sent = client.post("/portal/aros", data={**nomination, "csrf_token": form_token(client, "/portal/aros")})
+    assert sent.status_code == 200 and "ARO Nomination Form" in sent.data.decode()
+    assert submissions(ra) == 1
+
+
+def test_signing_out_needs_the_token_too(client, population: Population) -> None:
+    portal_sign_in(client, population.aro_a.token)
+
+    assert client.post("/portal/logout").status_code == 400
+    assert client.get("/portal/").status_code == 200  # still signed in: another site cannot sign a person out
+    assert client.post("/portal/logout", data={"csrf_token": form_token(client, "/portal/")}).status_code == 302
+    assert client.get("/portal/").status_code == 302
+
+
+def test_every_form_route_of_the_app_is_checked_unless_its_api_is_exempt_on_purpose(app) -> None:
+    """A new portal form is protected without anyone remembering to; an API is exempt only by name."""
+    from smki.web.csrf import EXEMPT_BLUEPRINTS, EXEMPT_ENDPOINTS
+
+    client = app.test_client()
+    adapter = app.url_map.bind("localhost")
+    checked = []
+    for rule in app.url_map.iter_rules():
+        if "POST" not in (rule.methods or ()):
+            continue
+        blueprint = rule.endpoint.rpartition(".")[0]
+        if blueprint in EXEMPT_BLUEPRINTS or rule.endpoint in EXEMPT_ENDPOINTS:
+            assert not blueprint.endswith("portal"), rule.endpoint  # a portal is never exempt
+            continue
+        path = adapter.build(rule.endpoint, {argument: 1 for argument in rule.arguments})
+        response = client.post(path, data={"anything": "x"})
+        assert response.status_code == 400 and "FM:CSRF1" in response.data.decode(), (rule.rule, response.status)
+        checked.append(rule.endpoint)
+    assert {"ra_portal.login", "ra_portal.form", "devicecsr.portal_batches", "repository_portal.login",
+            "repository_portal.logout"} <= set(checked)

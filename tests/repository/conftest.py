@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from repository.access import RepositoryAccess
+from repository.request_log import flush_all
 from repository.store import CertificateRepository
 from smki.core.eui64 import Eui64
 from smki.csrgen import device_csr, organisation_csr
@@ -32,10 +33,11 @@ def access(instance: Instance) -> RepositoryAccess:
 
 
 @pytest.fixture
-def app(instance: Instance) -> Flask:
+def app(instance: Instance) -> Iterator[Flask]:
     application = create_app(instance)
     application.config["TESTING"] = True
-    return application
+    yield application
+    flush_all()  # the request log's waiting rows, while the test's database still exists
 
 
 @pytest.fixture

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+from sqlalchemy import func, select
 
 from repository.documents import DocumentStore
+from repository.models import LodgedDocument, RepositorySession, RepositoryUser
 from smki.publication import publish
+from tests.portal import form_token
 
 PASSWORD = "a long enough password"
 
@@ -16,16 +21,18 @@ def portal_user(access) -> str:
     return "aro-portal"
 
 
-def log_in(client, password=PASSWORD):
-    return client.post("/repository/login", data={"username": "aro-portal", "password": password})
+def log_in(client, password=PASSWORD, *, csrf: bool = True, path: str = "/repository/login"):
+    form = {"username": "aro-portal", "password": password}
+    if csrf:
+        form["csrf_token"] = form_token(client, "/repository/login")
+    return client.post(path, data=form)
 
 
 def test_pages_need_a_log_in_and_next_never_leaves_the_portal(client, portal_user):
     response = client.get("/repository/documents")
     assert response.status_code == 302 and "/repository/login" in response.headers["Location"]
 
-    response = client.post("/repository/login?next=https://evil.example/", data={"username": portal_user,
-                                                                               "password": PASSWORD})
+    response = log_in(client, path="/repository/login?next=https://evil.example/")
     assert response.status_code == 302 and response.headers["Location"] == "/repository/"
     cookie = client.get_cookie("smki_repository_session")
     assert cookie is not None and cookie.http_only and cookie.same_site == "Strict"
@@ -41,8 +48,51 @@ def test_wrong_passwords_are_refused_then_the_account_locks(client, portal_user)
 def test_logout_ends_the_session(client, portal_user):
     log_in(client)
     assert client.get("/repository/").status_code == 200
-    client.post("/repository/logout")
+    client.post("/repository/logout", data={"csrf_token": form_token(client, "/repository/")})
     assert client.get("/repository/").status_code == 302
+
+
+def count(instance, model) -> int:  # type: ignore[no-untyped-def]
+    with instance.database.session() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_a_log_in_without_the_pages_token_is_refused_and_changes_nothing(client, instance, portal_user):
+    # Another site's form could otherwise sign a person in under its own account (login CSRF), or spend
+    # the account's five tries and lock the person out.
+    for _ in range(6):
+        forged = log_in(client, password="not the password", csrf=False)
+        assert forged.status_code == 400 and forged.mimetype == "text/html"
+        assert 'id="error-code">FM:CSRF1<' in forged.data.decode()
+    forged = log_in(client, csrf=False)
+    assert forged.status_code == 400 and client.get_cookie("smki_repository_session") is None
+    with instance.database.session() as session:
+        assert session.scalar(select(RepositoryUser.failures).where(RepositoryUser.username == portal_user)) == 0
+    assert count(instance, RepositorySession) == 0
+
+    assert log_in(client).status_code == 302  # from the page itself: in, and not locked
+
+
+def test_log_out_without_the_token_is_refused(client, portal_user):
+    log_in(client)
+
+    assert client.post("/repository/logout").status_code == 400
+    assert client.get("/repository/").status_code == 200  # still logged in
+
+
+def test_the_api_checks_a_change_made_with_the_portal_session(client, instance, portal_user, access):
+    log_in(client)
+    document = {"name": "smki-cps", "title": "CPS", "media_type": "text/plain",
+                "content_base64": base64.b64encode(b"CPS v1").decode()}
+
+    by_cookie = client.post("/api/v1/repository/documents", json=document)
+    assert by_cookie.status_code == 400 and by_cookie.get_json()["code"] == "FM:CSRF1"
+    assert count(instance, LodgedDocument) == 0
+    # a script with its API key and no portal cookie needs no token
+    pma = access.issue_api_key("smki-pma/aro:smith", may_lodge_documents=True)
+    client.delete_cookie("smki_repository_session", path="/")
+    lodged = client.post("/api/v1/repository/documents", json=document, headers={"X-API-Key": pma})
+    assert lodged.status_code == 201 and count(instance, LodgedDocument) == 1
 
 
 @pytest.mark.browser

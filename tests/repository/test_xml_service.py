@@ -196,10 +196,12 @@ def test_each_request_is_logged_with_its_audit_reference(client, api_key, popula
     from sqlalchemy import select
 
     from repository.models import RepositoryRequestLog
+    from repository.request_log import flush_all
 
     response = post(client, SEARCH, dcc_request("CertificateSearchRequest", "CertificateSubjectAltName",
                                                 "11-22-33-44-55-66-77-88"), api_key)
     reference = ET.fromstring(response.data).findtext("AuditReference")
+    flush_all()  # written in batches off the request path (tests/repository/test_request_log.py)
     with instance.database.session() as session:
         logged = session.scalars(select(RepositoryRequestLog)).one()
     assert (logged.audit_reference, logged.response_code, logged.holder) == (reference, 402, "party:TEST/aro:tester")

@@ -3,6 +3,8 @@ and authenticate, then hand over to :mod:`smki.ra`."""
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 from flask import Flask, current_app, request
 
 from smki.ra.identity import Principal
@@ -11,7 +13,7 @@ from smki.ra.service import RegistrationAuthority
 
 def authority() -> RegistrationAuthority:
     """One RA per application (it caches the CA and the policy files)."""
-    app: Flask = current_app  # type: ignore[assignment]
+    app: Flask = current_app
     if "smki_ra" not in app.extensions:
         app.extensions["smki_ra"] = RegistrationAuthority(app.config["SMKI_INSTANCE"])
     return app.extensions["smki_ra"]
@@ -38,8 +40,17 @@ def client_certificate() -> bytes | None:
         return der or None
     return None
 
+@overload
+def caller(optional: Literal[False] = False) -> Principal: ...
+
+
+@overload
+def caller(optional: bool) -> Principal | None: ...
+
+
 def caller(optional: bool = False) -> Principal | None:
-    """The authenticated caller: an API token (Bearer), else an IKI client certificate."""
+    """The authenticated caller: an API token (Bearer), else an IKI client certificate; with ``optional``,
+    None when neither was presented (otherwise that is ``AU:TOK01``)."""
     ra = authority()
     token = bearer_token()
     if token:

@@ -13,11 +13,12 @@ from werkzeug.exceptions import HTTPException
 from smki.core.errors import SmkiError
 from smki.core.problem import error_response, http_error_response
 from smki.ra import registry
-from smki.ra.forms import FormService, FormSubmission
+from smki.ra.forms import FORM_INVALID, FormService, FormSubmission
 from smki.ra.identity import require_sro
 from smki.ra.models import CsrDecision, Person
 from smki.ra.service import Release
 from smki.ra.web import authority, caller
+from smki.ra.web.bodies import body, checked, form_body, json_object
 
 blueprint = Blueprint("ra_api", __name__, url_prefix="/api/v1/ra", template_folder="templates")
 
@@ -32,32 +33,13 @@ def http_error(error: HTTPException) -> Response:
     return http_error_response(error)
 
 
-def body() -> dict[str, Any]:
-    if not request.data:
-        return {}
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise SmkiError("FM:API01", "the request body must be a JSON object (Content-Type: application/json).")
-    return data
-
-
-def csr_text() -> str:
-    """The CSR from ``{"csr": "..."}`` or, for scripts, the raw request body (PEM, base64 or DER)."""
-    if request.mimetype == "application/json":
-        value = body().get("csr")
-        if not isinstance(value, str) or not value.strip():
-            raise SmkiError("FM:API02", "give the CSR as the 'csr' field (PEM or base64).", field="csr")
-        return value
-    return request.get_data(as_text=False).decode("latin-1")
-
-
-def optional_int(data: dict[str, Any], name: str) -> int | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SmkiError("FM:API03", f"'{name}' must be an RA organisation number.", field=name)
-    return value
+def csr_submission(kind: str) -> tuple[str, dict[str, Any]]:
+    """The CSR and the other fields, from a JSON body (``{"csr": "..."}``, checked against the route's
+    schema) or, for scripts, the raw request body (PEM, base64 or DER) with no other fields."""
+    if request.is_json:
+        data = body(f"{kind}_csr")
+        return data["csr"], data
+    return request.get_data(as_text=False).decode("latin-1"), {}
 
 
 def release_json(release: Release) -> dict[str, Any]:
@@ -92,24 +74,24 @@ def submission_json(submission: FormSubmission, secrets: dict[str, Any] | None =
 # --- ARO: the CSR path and certificates ----------------------------------------------------------------------
 
 @blueprint.post("/csr/organisation")
-def submit_organisation_csr():  # type: ignore[no-untyped-def]
+def submit_organisation_csr():
     principal = caller()
-    release = authority().submit_organisation_csr(principal, csr_text(), channel="api")
+    csr, _ = csr_submission("organisation")
+    release = authority().submit_organisation_csr(principal, csr, channel="api")
     return jsonify(release_json(release)), 201
 
 
 @blueprint.post("/csr/device")
-def submit_device_csr():  # type: ignore[no-untyped-def]
+def submit_device_csr():
     principal = caller()
-    data = body() if request.mimetype == "application/json" else {}
-    release = authority().submit_device_csr(principal, csr_text(), channel="api",
-                                            subscriber_id=optional_int(data, "subscriber"),
-                                            manufacturer_id=optional_int(data, "manufacturer"))
+    csr, data = csr_submission("device")
+    release = authority().submit_device_csr(principal, csr, channel="api", subscriber_id=data.get("subscriber"),
+                                            manufacturer_id=data.get("manufacturer"))
     return jsonify(release_json(release)), 201
 
 
 @blueprint.get("/certificates/<serial>")
-def certificate(serial: str):  # type: ignore[no-untyped-def]
+def certificate(serial: str):
     principal = caller()
     der, row = authority().certificate(principal, serial)
     if request.args.get("format") == "der":
@@ -123,15 +105,15 @@ def certificate(serial: str):  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/certificates/<serial>/rejection")
-def reject_certificate(serial: str):  # type: ignore[no-untyped-def]
+def reject_certificate(serial: str):
     principal = caller()
-    reason = body().get("reason") or "the certificate does not match the CSR"
-    row = authority().reject_certificate(principal, serial, str(reason)[:500])
+    reason = body("certificate_rejection").get("reason", "the certificate does not match the CSR")
+    row = authority().reject_certificate(principal, serial, reason)
     return {"serial": row.serial, "status": row.status}
 
 
 @blueprint.get("/parties/<int:organisation_id>/decisions")
-def party_decisions(organisation_id: int):  # type: ignore[no-untyped-def]
+def party_decisions(organisation_id: int):
     principal = caller()
     policy = request.args.get("policy", "organisation")
     if policy not in ("organisation", "device"):
@@ -143,7 +125,7 @@ def party_decisions(organisation_id: int):  # type: ignore[no-untyped-def]
 # --- SRO: AROs of the Party ------------------------------------------------------------------------------------
 
 @blueprint.get("/parties/<int:organisation_id>/aros")
-def list_aros(organisation_id: int):  # type: ignore[no-untyped-def]
+def list_aros(organisation_id: int):
     principal = caller()
     require_sro(principal, organisation_id)
     ra = authority()
@@ -160,18 +142,20 @@ def list_aros(organisation_id: int):  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/parties/<int:organisation_id>/aros")
-def nominate_aro(organisation_id: int):  # type: ignore[no-untyped-def]
+def nominate_aro(organisation_id: int):
     principal = caller()
-    payload = {**body(), "organisation_id": organisation_id}
-    submission, _ = FormService(authority()).submit("aro_nomination", payload, principal)
+    service = FormService(authority())
+    nomination = checked(form_body(service.definition("aro_nomination"), ("organisation_id",)), json_object(),
+                         FORM_INVALID)
+    submission, _ = service.submit("aro_nomination", {**nomination, "organisation_id": organisation_id}, principal)
     return jsonify(submission_json(submission)), 202
 
 
 @blueprint.post("/parties/<int:organisation_id>/aros/<int:appointment_id>/withdrawal")
-def withdraw_aro(organisation_id: int, appointment_id: int):  # type: ignore[no-untyped-def]
+def withdraw_aro(organisation_id: int, appointment_id: int):
     principal = caller()
     payload = {"organisation_id": organisation_id, "appointment_id": appointment_id,
-               "reason": body().get("reason", "withdrawn by the SRO")}
+               "reason": body("aro_withdrawal").get("reason", "withdrawn by the SRO")}
     submission, _ = FormService(authority()).submit("aro_withdrawal", payload, principal)
     return jsonify(submission_json(submission))
 
@@ -179,43 +163,41 @@ def withdraw_aro(organisation_id: int, appointment_id: int):  # type: ignore[no-
 # --- RA operator -------------------------------------------------------------------------------------------------
 
 @blueprint.get("/queue")
-def queue():  # type: ignore[no-untyped-def]
+def queue():
     principal = caller()
     return {"submissions": [submission_json(s) for s in FormService(authority()).queue(principal)]}
 
 
 @blueprint.post("/submissions/<int:submission_id>/verification")
-def verify_submission(submission_id: int):  # type: ignore[no-untyped-def]
+def verify_submission(submission_id: int):
     principal = caller()
-    checks = body().get("checks", {})
-    if not isinstance(checks, dict):
-        raise SmkiError("FM:API05", "checks is an object of check name -> true.", field="checks")
+    checks = body("verification").get("checks", {})
     return submission_json(FormService(authority()).verify(submission_id, principal, checks))
 
 
 @blueprint.post("/submissions/<int:submission_id>/approval")
-def approve_submission(submission_id: int):  # type: ignore[no-untyped-def]
+def approve_submission(submission_id: int):
     principal = caller()
+    body("none")
     submission, secrets = FormService(authority()).approve(submission_id, principal)
     return submission_json(submission, secrets)
 
 
 @blueprint.post("/submissions/<int:submission_id>/rejection")
-def reject_submission(submission_id: int):  # type: ignore[no-untyped-def]
+def reject_submission(submission_id: int):
     principal = caller()
-    reason = body().get("reason")
-    return submission_json(FormService(authority()).reject(submission_id, principal,
-                                                           reason if isinstance(reason, str) else None))
+    reason = body("rejection")["reason"]
+    return submission_json(FormService(authority()).reject(submission_id, principal, reason))
 
 
 @blueprint.post("/parties/<int:organisation_id>/srept")
-def record_srept(organisation_id: int):  # type: ignore[no-untyped-def]
+def record_srept(organisation_id: int):
     from smki.ra import audit
     from smki.ra.identity import require_operator
 
     principal = caller()
     require_operator(principal)
-    passed = body().get("passed", True) is True
+    passed = body("srept")["passed"]
     ra = authority()
     party = audit.audited(ra.database, lambda session: registry.record_srept(
         session, actor=principal.label, organisation_id=organisation_id, passed=passed))
@@ -225,14 +207,14 @@ def record_srept(organisation_id: int):  # type: ignore[no-untyped-def]
 # --- forms --------------------------------------------------------------------------------------------------------
 
 @blueprint.get("/forms")
-def list_forms():  # type: ignore[no-untyped-def]
+def list_forms():
     forms = FormService(authority()).forms.values()
     return {"forms": [{"name": f.name, "title": f.title, "submitted_by": f.submitted_by,
                        "approved_by": f.approved_by, "href": f"/api/v1/ra/forms/{f.name}"} for f in forms]}
 
 
 @blueprint.get("/forms/<name>")
-def form_schema(name: str):  # type: ignore[no-untyped-def]
+def form_schema(name: str):
     form = FormService(authority()).definition(name)
     return {"name": form.name, "title": form.title, "description": form.description, "source": form.source,
             "submitted_by": form.submitted_by, "approved_by": form.approved_by,
@@ -242,27 +224,27 @@ def form_schema(name: str):  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/forms/<name>/print")
-def form_print(name: str):  # type: ignore[no-untyped-def]
+def form_print(name: str):
     form = FormService(authority()).definition(name)
     return render_template("ra/form_print.html", form=form, submission=None)
 
 
 @blueprint.post("/forms/<name>")
-def submit_form(name: str):  # type: ignore[no-untyped-def]
+def submit_form(name: str):
     principal = caller(optional=True)
     service = FormService(authority())
-    submission, secrets = service.submit(name, body(), principal)
+    submission, secrets = service.submit(name, json_object(), principal)
     return jsonify(submission_json(submission, secrets)), 201
 
 
 @blueprint.get("/submissions/<int:submission_id>")
-def get_submission(submission_id: int):  # type: ignore[no-untyped-def]
+def get_submission(submission_id: int):
     principal = caller()
     return submission_json(FormService(authority()).get(submission_id, principal))
 
 
 @blueprint.get("/submissions/<int:submission_id>/print")
-def print_submission(submission_id: int):  # type: ignore[no-untyped-def]
+def print_submission(submission_id: int):
     principal = caller()
     service = FormService(authority())
     submission = service.get(submission_id, principal)
@@ -270,12 +252,13 @@ def print_submission(submission_id: int):  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/submissions/<int:submission_id>/withdrawal")
-def withdraw_submission(submission_id: int):  # type: ignore[no-untyped-def]
+def withdraw_submission(submission_id: int):
     principal = caller()
+    body("none")
     return submission_json(FormService(authority()).withdraw(submission_id, principal))
 
 
 @blueprint.get("/openapi.json")
-def openapi():  # type: ignore[no-untyped-def]
+def openapi():
     from smki.ra.web.openapi import document
     return document()

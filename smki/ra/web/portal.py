@@ -3,13 +3,12 @@ certificates; SROs nominate and withdraw AROs; RA operators work the verificatio
 
 Sign-in is by the IKI client certificate when the service runs with mutual TLS, or by pasting an API
 token (the sandbox's stand-in for the PIN-protected token). The session cookie holds only the credential
-number, which is re-checked on every request, so a withdrawal ends a portal session at once.
+number, which is re-checked on every request, so a withdrawal ends a portal session at once. Every form
+carries the app's CSRF token (Flask-WTF's CSRFProtect, wired in :mod:`smki.web.csrf`), sign-in included.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from typing import Any
 
 from flask import (
@@ -25,7 +24,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from smki.core.errors import ConfigurationError, SmkiError
+from smki.core.errors import SmkiError
 from smki.core.problem import status_for
 from smki.ra import registry
 from smki.ra.forms import FormService
@@ -34,17 +33,11 @@ from smki.ra.models import Credential, Organisation, Person
 from smki.ra.web import authority, bearer_token, client_certificate
 
 blueprint = Blueprint("ra_portal", __name__, url_prefix="/portal", template_folder="templates")
-SESSION_KEY_LABEL = "portal-session-key"
 
 
 def register(app: Flask) -> None:
-    if not app.secret_key:
-        keystore = app.config["SMKI_INSTANCE"].keystore
-        try:
-            app.secret_key = keystore.get_secret(SESSION_KEY_LABEL)
-        except ConfigurationError:
-            keystore.put_secret(SESSION_KEY_LABEL, secrets.token_bytes(32))
-            app.secret_key = keystore.get_secret(SESSION_KEY_LABEL)
+    if not app.secret_key:  # the instance's one session key (smki.instance.SESSION_KEY), made before any worker
+        app.secret_key = app.config["SMKI_INSTANCE"].session_key
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.register_blueprint(blueprint)
@@ -75,28 +68,8 @@ def signed_in() -> Principal:
     return principal
 
 
-def csrf_token() -> str:
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(24)
-    return session["csrf"]
-
-
-@blueprint.before_request
-def check_csrf() -> None:
-    if request.method == "POST" and not bearer_token():
-        sent = request.form.get("csrf", "")
-        if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
-            raise SmkiError("FM:WEB01", "the form expired or did not come from this portal; reload the page and "
-                            "try again.")
-
-
-@blueprint.app_context_processor
-def portal_context() -> dict[str, Any]:
-    return {"csrf_token": csrf_token}
-
-
 @blueprint.errorhandler(SmkiError)
-def portal_error(error: SmkiError):  # type: ignore[no-untyped-def]
+def portal_error(error: SmkiError):
     return render_template("ra/error.html", error=error, principal=None), status_for(error)
 
 
@@ -107,7 +80,7 @@ def page(template: str, principal: Principal | None, **values: Any) -> str:
 # --- sign-in ------------------------------------------------------------------------------------------------------
 
 @blueprint.route("/login", methods=["GET", "POST"])
-def login():  # type: ignore[no-untyped-def]
+def login():
     if request.method == "POST":
         token = request.form.get("token", "").strip()
         principal = authority().authenticate_token(token)
@@ -119,13 +92,13 @@ def login():  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/logout")
-def logout():  # type: ignore[no-untyped-def]
+def logout():
     session.clear()
     return redirect(url_for("ra_portal.login"))
 
 
 @blueprint.get("/")
-def home():  # type: ignore[no-untyped-def]
+def home():
     principal = signed_in()
     return page("home.html", principal)
 
@@ -133,7 +106,7 @@ def home():  # type: ignore[no-untyped-def]
 # --- ARO ----------------------------------------------------------------------------------------------------------
 
 @blueprint.route("/csr", methods=["GET", "POST"])
-def organisation_csr():  # type: ignore[no-untyped-def]
+def organisation_csr():
     principal = signed_in()
     require_aro(principal, "organisation")
     if request.method == "GET":
@@ -149,7 +122,7 @@ def organisation_csr():  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/certificates/<serial>.pem")
-def download(serial: str):  # type: ignore[no-untyped-def]
+def download(serial: str):
     principal = signed_in()
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -176,7 +149,7 @@ def _party_aros(organisation_id: int) -> tuple[str, list[dict[str, Any]]]:
 
 
 @blueprint.route("/aros", methods=["GET", "POST"])
-def aros():  # type: ignore[no-untyped-def]
+def aros():
     principal = signed_in()
     sro = require_sro(principal)
     party = sro.organisation_id
@@ -198,7 +171,7 @@ def aros():  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/aros/<int:appointment_id>/withdraw")
-def withdraw(appointment_id: int):  # type: ignore[no-untyped-def]
+def withdraw(appointment_id: int):
     principal = signed_in()
     sro = require_sro(principal)
     FormService(authority()).submit("aro_withdrawal", {
@@ -210,7 +183,7 @@ def withdraw(appointment_id: int):  # type: ignore[no-untyped-def]
 # --- RA operator --------------------------------------------------------------------------------------------------
 
 @blueprint.get("/queue")
-def queue():  # type: ignore[no-untyped-def]
+def queue():
     principal = signed_in()
     service = FormService(authority())
     submissions = service.queue(principal)
@@ -221,7 +194,7 @@ def queue():  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/queue/<int:submission_id>/<action>")
-def queue_action(submission_id: int, action: str):  # type: ignore[no-untyped-def]
+def queue_action(submission_id: int, action: str):
     principal = signed_in()
     require_operator(principal)
     service = FormService(authority())
@@ -245,12 +218,12 @@ def queue_action(submission_id: int, action: str):  # type: ignore[no-untyped-de
 # --- RAPP forms ---------------------------------------------------------------------------------------------------
 
 @blueprint.get("/forms")
-def forms():  # type: ignore[no-untyped-def]
+def forms():
     return page("forms.html", current(), forms=list(FormService(authority()).forms.values()))
 
 
 @blueprint.route("/forms/<name>", methods=["GET", "POST"])
-def form(name: str):  # type: ignore[no-untyped-def]
+def form(name: str):
     """Any RAPP form, laid out from its schema; submitted as the JSON API submits it. Who may submit which
     form is the form service's decision (some, like Party registration, need no sign-in)."""
     from smki.ra.web.form_fields import controls, payload
