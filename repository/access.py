@@ -29,7 +29,7 @@ from repository.models import RepositoryApiKey, RepositorySession, RepositoryUse
 from repository.settings import RepositorySettings, default_settings
 from repository.store import now_utc, utc
 from smki.core.bounded import has_control_characters
-from smki.core.db import Database
+from smki.core.db import Database, rows_affected
 
 KEY_PREFIX = "smkirepo_"
 MIN_PASSWORD = 12
@@ -279,9 +279,8 @@ class RepositoryAccess:
         """Withdraw every credential of ``holder``: API keys revoked, users disabled, sessions ended."""
         now = now_utc()
         with self.database.session() as session:
-            keys = session.execute(update(RepositoryApiKey).where(RepositoryApiKey.holder == holder,
-                                                                  RepositoryApiKey.revoked_at.is_(None))
-                                   .values(revoked_at=now)).rowcount
+            keys = rows_affected(session.execute(update(RepositoryApiKey).where(
+                RepositoryApiKey.holder == holder, RepositoryApiKey.revoked_at.is_(None)).values(revoked_at=now)))
             users = session.scalars(select(RepositoryUser).where(RepositoryUser.holder == holder)).all()
             for user in users:
                 user.disabled = True

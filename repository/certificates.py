@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from asn1crypto import core
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from repository.errors import RepositoryError
 from smki.core.asn1 import parse_hardware_module_name
@@ -94,7 +94,7 @@ def _entity_identifier(name: x509.Name) -> str | None:
 
 def _device_id(certificate: x509.Certificate) -> str | None:
     try:
-        names = certificate.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return None
     for other in names.get_values_for_type(x509.OtherName):

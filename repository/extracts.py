@@ -119,7 +119,7 @@ class ExtractWriter:
         stamp = until.strftime("%Y%m%dT%H%M%SZ")
         path = self.directory / f"smki-repository-{kind}-{stamp}.zip"
         partial = path.with_suffix(".zip.partial")
-        files = []
+        files: list[dict[str, Any]] = []
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             with archive.open(CERTIFICATES, "w") as handle:
                 writer = _HashingWriter(handle)

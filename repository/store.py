@@ -26,9 +26,9 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -38,8 +38,9 @@ from repository.errors import RepositoryError, conflict, not_found
 from repository.models import RepositoryCertificate, RepositoryRevocation
 from repository.settings import RepositorySettings, default_settings
 from smki.core.bounded import DATABASE_INTEGER_MAX, has_control_characters
-from smki.core.db import Database
+from smki.core.db import Database, rows_affected
 from smki.core.eui64 import Eui64
+from smki.core.policyfiles.repository import CertificateKind
 
 STATUSES = {"P": "pending", "I": "in use", "N": "not in use", "E": "expired", "R": "revoked"}
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -328,7 +329,7 @@ class CertificateRepository:
     def _insert(self, connection: Connection | Session, batch: dict[tuple[str, str], CertificateFacts],
                 rows: list[dict[str, Any]], fresh: bool) -> int:
         if fresh:
-            connection.execute(insert(RepositoryCertificate.__table__), rows)  # Core executemany
+            connection.execute(insert(cast(Table, RepositoryCertificate.__table__)), rows)  # Core executemany
             return len(rows)
         return self._insert_new(connection, batch, rows)
 
@@ -339,7 +340,7 @@ class CertificateRepository:
         decides (INSERT .. ON CONFLICT DO NOTHING), so there is no separate duplicate check and no query
         whose plan depends on the table's statistics; only the rows it skipped are read back, to refuse a
         different certificate under a lodged serial."""
-        table = RepositoryCertificate.__table__
+        table = cast(Table, RepositoryCertificate.__table__)
         bind = connection.get_bind() if isinstance(connection, Session) else connection
         statement = (postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert)(table)
         statement = statement.on_conflict_do_nothing(index_elements=[table.c.serial, table.c.issuer])
@@ -471,10 +472,10 @@ class CertificateRepository:
             raise conflict("RP:STA4", f"certificate {record.serial} is valid until "
                            f"{record.not_after.isoformat()}; it cannot be marked expired before then")
         with self.database.session() as session:
-            changed = session.execute(
+            changed = rows_affected(session.execute(
                 update(RepositoryCertificate)
                 .where(RepositoryCertificate.id == record.id, RepositoryCertificate.status == record.status)
-                .values(status=status, updated_at=now)).rowcount
+                .values(status=status, updated_at=now)))
         if changed != 1:
             raise conflict("RP:STA5", f"certificate {record.serial} changed while this request was made; "
                            "read it again and retry")
@@ -485,9 +486,9 @@ class CertificateRepository:
         now = now or now_utc()
         t = RepositoryCertificate
         with self.database.session() as session:
-            return int(session.execute(
+            return rows_affected(session.execute(
                 update(t).where(t.not_after < now, or_(t.status == "P", t.status == "I", t.status == "N"))
-                .values(status="E", updated_at=now).execution_options(synchronize_session=False)).rowcount)
+                .values(status="E", updated_at=now).execution_options(synchronize_session=False)))
 
     # ----------------------------------------------------------------------------------- revocation
     def reason_code(self, reason: str) -> str:
@@ -511,13 +512,13 @@ class CertificateRepository:
         if "R" not in TRANSITIONS[record.status]:
             raise conflict("RP:REV3", f"certificate {record.serial} is {record.status} ({record.status_text}) "
                            "and cannot be revoked")
-        revocation_list = self.settings.revocation_lists.get(record.kind)
+        revocation_list = self.settings.revocation_lists.get(cast(CertificateKind, record.kind))
         try:
             with self.database.session() as session:
-                changed = session.execute(
+                changed = rows_affected(session.execute(
                     update(RepositoryCertificate)
                     .where(RepositoryCertificate.id == record.id, RepositoryCertificate.status == record.status)
-                    .values(status="R", updated_at=now)).rowcount
+                    .values(status="R", updated_at=now)))
                 if changed != 1:
                     raise conflict("RP:STA5", f"certificate {record.serial} changed while this request was made; "
                                    "read it again and retry")

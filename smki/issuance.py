@@ -24,11 +24,12 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Connection, Executable, insert, select
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Connection, Executable, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -128,16 +129,11 @@ def ledger_row(certificate: x509.Certificate, request: CertificateRequest, *, is
     }
 
 
-def _dialect(connection: Connection | Session) -> str:
-    bind = connection.get_bind() if isinstance(connection, Session) else connection
-    return bind.dialect.name
-
-
 @cache
 def _tally_upsert(dialect: str, limit: int | None, returning: bool) -> Executable:
     """The conditional increment of a device's tally, built once per dialect and limit (composing the
     statement costs more than running it for one certificate)."""
-    table = DeviceCertificateTally.__table__
+    table = cast(Table, DeviceCertificateTally.__table__)
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     total = table.c.issued + statement.excluded.issued
     upsert = statement.on_conflict_do_update(index_elements=[table.c.device_id], set_={"issued": total},
@@ -145,22 +141,25 @@ def _tally_upsert(dialect: str, limit: int | None, returning: bool) -> Executabl
     return upsert.returning(table.c.device_id) if returning else upsert
 
 
-def _increment(connection: Connection | Session, wanted: dict[str, int], limit: int | None) -> set[str]:
+def _increment(connection: Connection, wanted: dict[str, int], limit: int | None) -> set[str]:
     """Add ``wanted[device]`` to each device's tally where the sum stays under ``limit``; returns the
     devices whose increment was made. A conditional upsert: the row lock it takes on PostgreSQL is that
     device's alone, held to commit, so a concurrent writer for the same device waits and then re-evaluates
     the condition against the committed count."""
     if not wanted:
         return set()
+    dialect = connection.dialect.name
+    if len(wanted) == 1 and dialect == "sqlite":
+        # One device (every certificate issued on its own): SQLite's count of changed rows says whether it
+        # was made, without a result to read (psycopg reports no count here: PostgreSQL reads RETURNING).
+        [(device, count)] = wanted.items()
+        made = connection.execute(_tally_upsert(dialect, limit, False), {"device_id": device, "issued": count})
+        return {device} if made.rowcount == 1 else set()
     # executemany with RETURNING: SQLAlchemy sends it as multi-row statements of one cached form. Devices
     # in sorted order: one lock order for every writer, so two batches cannot deadlock on PostgreSQL.
-    if len(wanted) == 1:  # one device: the statement's own count says whether it was made (no result rows)
-        [(device, count)] = wanted.items()
-        made = connection.execute(_tally_upsert(_dialect(connection), limit, False),
-                                  {"device_id": device, "issued": count}).rowcount
-        return {device} if made == 1 else set()
-    return set(connection.execute(_tally_upsert(_dialect(connection), limit, True),
-                                  [{"device_id": d, "issued": wanted[d]} for d in sorted(wanted)]).scalars())
+    rows = [{"device_id": d, "issued": wanted[d]} for d in sorted(wanted)]
+    return set(connection.execute(_tally_upsert(dialect, limit, True), rows[0] if len(rows) == 1 else rows)
+               .scalars())
 
 
 def record_issuance(connection: Connection | Session, rows: Sequence[dict[str, Any]], *,
@@ -172,6 +171,8 @@ def record_issuance(connection: Connection | Session, rows: Sequence[dict[str, A
     positions of the refused rows. The ledger is written with Core ``executemany``: at batch scale ORM
     objects and their unit-of-work bookkeeping cost more than the signing.
     """
+    if isinstance(connection, Session):
+        connection = connection.connection()  # the session's own connection, in its transaction
     per_device = Counter(row["subject_id"] for row in rows if row["profile"] == "device" and row["subject_id"])
     refused: list[int] = []
     if per_device:
@@ -191,13 +192,16 @@ def record_issuance(connection: Connection | Session, rows: Sequence[dict[str, A
                         granted[device] -= 1
                     else:
                         refused.append(position)
-    recorded = [row for position, row in enumerate(rows) if position not in set(refused)] if refused else rows
+    if refused:
+        skipped = set(refused)
+        rows = [row for position, row in enumerate(rows) if position not in skipped]
+    recorded = rows
     if recorded:
         connection.execute(_LEDGER_INSERT, recorded[0] if len(recorded) == 1 else list(recorded))
     return refused
 
 
-_LEDGER_INSERT = insert(IssuanceRecord.__table__)
+_LEDGER_INSERT = insert(cast(Table, IssuanceRecord.__table__))
 
 
 def device_certificate_counts(session: Session, device_ids: Collection[str]) -> dict[str, int]:
@@ -383,8 +387,12 @@ class IssuanceService:
     def _over_limit(self, outcome: Outcome) -> NotIssued:
         assert isinstance(outcome, IssuedCertificate)
         device = outcome.ledger["subject_id"]
-        request = request_for(outcome.csr) if outcome.csr is not None else CertificateRequest(
-            outcome.profile, outcome.certificate.public_key())  # type: ignore[arg-type]
+        if outcome.csr is not None:
+            request = request_for(outcome.csr)
+        else:
+            key = outcome.certificate.public_key()
+            assert isinstance(key, ec.EllipticCurvePublicKey)  # the CA certifies only P-256 keys
+            request = CertificateRequest(outcome.profile, key)
         # The signed certificate is discarded unrecorded: it was never released and no one can have seen it.
         return NotIssued(request, outcome.csr, DeviceLimitReached(DEVICE_LIMIT, (
             f"device {device} has reached its limit of Device Certificates (fewer than {self.device_limit} may "

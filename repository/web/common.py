@@ -24,7 +24,7 @@ def _instance() -> Any:
 
 
 def database() -> Database:
-    return _instance().database  # type: ignore[no-any-return]
+    return _instance().database
 
 
 def settings() -> RepositorySettings:
@@ -73,7 +73,7 @@ def api_key_from_request() -> str | None:
 def current_holder() -> Holder | None:
     """The caller, by API key (query ``apikey`` or header ``X-API-Key``) or portal session cookie."""
     if "repository_holder" in g:
-        return g.repository_holder  # type: ignore[no-any-return]
+        return g.repository_holder
     holder = access().authenticate_api_key(api_key_from_request(), dccboxed_compatible=dccboxed_compatible())
     if holder is None:
         token = request.cookies.get(SESSION_COOKIE)

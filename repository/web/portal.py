@@ -25,9 +25,9 @@ blueprint = Blueprint("repository_portal", __name__, url_prefix="/repository", t
 PAGE_SIZE = 50
 
 
-def login_required(view):  # type: ignore[no-untyped-def]
+def login_required(view):
     @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def wrapped(*args: Any, **kwargs: Any):
         token = request.cookies.get(common.SESSION_COOKIE)
         found = common.access().session_holder(token) if token else None
         if found is None:
@@ -46,7 +46,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
-def login():  # type: ignore[no-untyped-def]
+def login():
     error = None
     status = 200
     if request.method == "POST":
@@ -68,7 +68,7 @@ def login():  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/logout")
-def logout():  # type: ignore[no-untyped-def]
+def logout():
     token = request.cookies.get(common.SESSION_COOKIE)
     if token:
         common.access().close_session(token)
@@ -79,7 +79,7 @@ def logout():  # type: ignore[no-untyped-def]
 
 @blueprint.get("/")
 @login_required
-def search():  # type: ignore[no-untyped-def]
+def search():
     searched = any(v for k, v in request.args.items() if k != "cursor")
     records, next_url, error = [], None, None
     if searched:
@@ -97,13 +97,13 @@ def search():  # type: ignore[no-untyped-def]
                            error=error, args=request.args, statuses=STATUSES), (400 if error else 200)
 
 
-def _record():  # type: ignore[no-untyped-def]
+def _record():
     return common.certificates().require(request.view_args["serial"], request.args.get("issuer") or None)
 
 
 @blueprint.get("/certificates/<serial>")
 @login_required
-def certificate(serial: str):  # type: ignore[no-untyped-def]
+def certificate(serial: str):
     try:
         record = _record()
     except RepositoryError as refusal:
@@ -123,7 +123,7 @@ def download_pem(serial: str) -> Response:
 
 @blueprint.get("/revocation-lists")
 @login_required
-def revocation_lists():  # type: ignore[no-untyped-def]
+def revocation_lists():
     lists = []
     for name, title, href in (("crl", "Organisation CRL", url_for("repository_api.current_crl")),
                               ("arl", "Authority Revocation List (ARL)", url_for("repository_api.current_arl"))):
@@ -143,7 +143,7 @@ def revocation_lists():  # type: ignore[no-untyped-def]
 
 @blueprint.get("/documents")
 @login_required
-def documents():  # type: ignore[no-untyped-def]
+def documents():
     store = common.documents()
     return render_template("repository_documents.html",
                            documents=[(d, store.versions(d.name)) for d in store.latest()])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -138,7 +139,7 @@ class ProfileBuilder:
     def subject(self, request: CertificateRequest) -> x509.Name:
         rdns = []
         for attr in self.profile.subject:
-            value = attr.value if attr.value is not None else self._source(request, attr.source)
+            value: Any = attr.value if attr.value is not None else self._source(request, attr.source)
             if value is None:
                 if attr.optional:
                     continue
@@ -157,7 +158,7 @@ class ProfileBuilder:
         return x509.Name(rdns)
 
     @staticmethod
-    def _source(request: CertificateRequest, source: str | None):  # type: ignore[no-untyped-def]
+    def _source(request: CertificateRequest, source: str | None) -> Any:
         return getattr(request, source) if source else None
 
     def _extension(self, spec: ExtensionSpec, request: CertificateRequest,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import CursorResult, Engine, MetaData, Result, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING = {
@@ -93,3 +94,11 @@ class Database:
             raise
         finally:
             session.close()
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE touched. ``Session.execute`` is typed as returning a plain
+    ``Result``; for data-changing statements it is a ``CursorResult``, which alone carries the count."""
+    if not isinstance(result, CursorResult):
+        raise TypeError("rows_affected takes the result of an UPDATE, DELETE or INSERT")
+    return result.rowcount

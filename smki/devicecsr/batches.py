@@ -19,12 +19,13 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, overload, runtime_checkable
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from smki.core.db import rows_affected
 from smki.devicecsr import documents, pipeline
 from smki.devicecsr.gate import DeviceCsrGate, Subscriber
 from smki.devicecsr.models import DeviceCsrBatch, DeviceCsrChunk, DeviceCsrOutcome
@@ -66,6 +67,14 @@ class Scheduler(Protocol):
     def schedule_parse(self, batch_id: int, eta: dt.datetime | None = None) -> None: ...
 
     def schedule_chunks(self, batch_id: int, chunks: Sequence[int], eta: dt.datetime | None = None) -> None: ...
+
+
+@overload
+def utc(value: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def utc(value: dt.datetime | None) -> dt.datetime | None: ...
 
 
 def utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -127,13 +136,13 @@ class BatchService:
         now = now_utc()
         token = uuid.uuid4().hex
         with self.database.session() as session:
-            claimed = session.execute(
+            claimed = rows_affected(session.execute(
                 update(DeviceCsrBatch)
                 .where(DeviceCsrBatch.id == batch_id,
                        or_(DeviceCsrBatch.status.in_((PENDING, PAUSED)),
                            and_(DeviceCsrBatch.status == PARSING, DeviceCsrBatch.lease_until < now)),
                        DeviceCsrBatch.chunk_count == 0)
-                .values(status=PARSING, lease_token=token, lease_until=now + self.policy.lease)).rowcount
+                .values(status=PARSING, lease_token=token, lease_until=now + self.policy.lease)))
         if not claimed:
             return  # parsed already, or someone else holds it
         if not self.policy.window_open(now):
@@ -173,11 +182,11 @@ class BatchService:
             return
         chunks = self._chunk_rows(batch_id, submission.entries)
         with self.database.session() as session:
-            done = session.execute(
+            done = rows_affected(session.execute(
                 update(DeviceCsrBatch).where(DeviceCsrBatch.id == batch_id, DeviceCsrBatch.lease_token == token,
                                              DeviceCsrBatch.status == PARSING)
                 .values(status=QUEUED, chunk_count=len(chunks), parsed_at=now_utc(), lease_token=None,
-                        lease_until=None)).rowcount
+                        lease_until=None)))
             if not done:
                 session.rollback()
                 return
@@ -203,9 +212,10 @@ class BatchService:
         limit = self.policy.limits.nightly_capacity_all_parties
         since = now - dt.timedelta(hours=24)
         with self.database.session() as session:
-            queued = session.scalar(select(func.coalesce(func.sum(DeviceCsrBatch.csr_count), 0))
-                                    .where(DeviceCsrBatch.id != batch_id, DeviceCsrBatch.parsed_at >= since,
-                                           DeviceCsrBatch.status.in_((QUEUED, PROCESSING, PAUSED, COMPLETED))))
+            queued = int(session.scalar(select(func.coalesce(func.sum(DeviceCsrBatch.csr_count), 0))
+                                        .where(DeviceCsrBatch.id != batch_id, DeviceCsrBatch.parsed_at >= since,
+                                               DeviceCsrBatch.status.in_((QUEUED, PROCESSING, PAUSED, COMPLETED))))
+                         or 0)
         if queued + count > limit:
             return (f"the batch would take the night's batched CSRs to {queued + count}, past the capacity of "
                     f"{limit} across all subscribers; submit it again tomorrow.")
@@ -239,13 +249,13 @@ class BatchService:
             return 0
         token = uuid.uuid4().hex
         with self.database.session() as session:
-            claimed = session.execute(
+            claimed = rows_affected(session.execute(
                 update(DeviceCsrChunk)
                 .where(DeviceCsrChunk.batch_id == batch_id, DeviceCsrChunk.chunk == chunk,
                        or_(DeviceCsrChunk.state == "queued",
                            and_(DeviceCsrChunk.state == "claimed", DeviceCsrChunk.lease_until < now)))
                 .values(state="claimed", lease_token=token, lease_until=now + self.policy.lease,
-                        attempts=DeviceCsrChunk.attempts + 1)).rowcount
+                        attempts=DeviceCsrChunk.attempts + 1)))
             if not claimed:
                 return 0
             session.execute(update(DeviceCsrBatch)
@@ -279,11 +289,11 @@ class BatchService:
         rejections = pipeline.rejection_rows(verdicts, channel=channel, requested_by=subscriber.requested_by)
         try:
             with self.database.session() as session:
-                finished = session.execute(
+                finished = rows_affected(session.execute(
                     update(DeviceCsrChunk)
                     .where(DeviceCsrChunk.batch_id == batch_id, DeviceCsrChunk.chunk == chunk,
                            DeviceCsrChunk.lease_token == token, DeviceCsrChunk.state == "claimed")
-                    .values(state="done", lease_until=None, entries=b"")).rowcount
+                    .values(state="done", lease_until=None, entries=b"")))
                 if not finished:
                     session.rollback()  # our lease expired and another worker took the chunk
                     log.warning("batch %s chunk %s: lease lost; discarding this attempt", batch_id, chunk)
@@ -294,11 +304,11 @@ class BatchService:
                 pipeline.record(self.issuance, session, issuing)
                 self.gate.record(session, subscriber, pipeline.settled(verdicts), channel=channel,
                                  reference=f"batch:{batch_id}:chunk:{chunk}")
-                session.execute(insert(DeviceCsrOutcome.__table__), [
+                session.execute(insert(cast(Table, DeviceCsrOutcome.__table__)), [
                     self._outcome_row(batch_id, first_seq + n, ref, verdict)
                     for n, ((ref, _csr, _dup), verdict) in enumerate(zip(entries, verdicts, strict=True))])
                 if rejections:
-                    session.execute(insert(CsrRejection.__table__), rejections)
+                    session.execute(insert(cast(Table, CsrRejection.__table__)), rejections)
                 issued = [(v.issued, v.manufacturing_flag) for v in verdicts if v.issued is not None]
                 if issued and within is not None:
                     within.within(session, issued)
@@ -351,11 +361,11 @@ class BatchService:
         workers finishing the last two chunks at once, the later one sees both."""
         with self.database.session() as session:
             undone = exists().where(DeviceCsrChunk.batch_id == batch_id, DeviceCsrChunk.state != "done")
-            return bool(session.execute(
+            return bool(rows_affected(session.execute(
                 update(DeviceCsrBatch)
                 .where(DeviceCsrBatch.id == batch_id, DeviceCsrBatch.status.in_((QUEUED, PROCESSING, PAUSED)),
                        DeviceCsrBatch.chunk_count > 0, ~undone)
-                .values(status=COMPLETED, completed_at=now_utc())).rowcount)
+                .values(status=COMPLETED, completed_at=now_utc()))))
 
     # --- recovery and housekeeping -----------------------------------------------------------------
 

@@ -48,14 +48,14 @@ blueprint = Blueprint("devicecsr", __name__, template_folder="templates")
 
 
 def runtime() -> DeviceCsrRuntime:
-    app: Flask = current_app  # type: ignore[assignment]
+    app: Flask = current_app
     existing = app.extensions.get("devicecsr")
     if existing is None:
         existing = app.config.get("DEVICECSR_RUNTIME") or DeviceCsrRuntime.build(
             app.config["SMKI_INSTANCE"], gate=app.config.get("DEVICECSR_GATE"),
             on_issued=app.config.get("DEVICECSR_ON_ISSUED"), queue=app.config.get("DEVICECSR_QUEUE_URL"))
         app.extensions["devicecsr"] = existing
-    return existing  # type: ignore[no-any-return]
+    return existing
 
 
 def _xml(body: bytes | Iterator[bytes], warnings: list[str] | None = None) -> Response:
@@ -164,7 +164,8 @@ def batch_result(version: str) -> Response:
     if isinstance(subscriber, Refusal):
         return _xml(xml.batch_result_error(subscriber.code, subscriber.text))
     raw_id = request.args.get("BatchId", "")
-    numbered = raw_id.isdigit() and len(raw_id) < 12 and int(raw_id) <= DATABASE_INTEGER_MAX  # no batch is past it
+    # ASCII digits only (str.isdigit admits '²', which int() refuses); no batch is past the database's integer
+    numbered = raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 12 and int(raw_id) <= DATABASE_INTEGER_MAX
     view = rt.batches.view(int(raw_id), subscriber.party_id) if numbered else None
     if view is None:
         return _xml(xml.batch_result_error(documents.FM_UNKNOWN_BATCH, (

@@ -2,7 +2,8 @@
 
 The Repository area owns storage and publication; the RA only calls ``lodge``, ``lodge_many`` and
 ``revoke`` on ``repository.store.CertificateRepository`` and the user/API-key functions of
-``repository.access``.
+``repository.access``. Certificates the issuance path has just issued are lodged from what it already
+knows of them (:func:`facts_of`), in the transaction that records them (:class:`IssuedLodging`).
 """
 
 from __future__ import annotations
@@ -111,8 +112,11 @@ def issued_lodging(database: Database, lodged_by: str) -> IssuedLodging:
 
 
 def repository_holder(organisation_name: str | None, person_id: int) -> str:
-    """How the RA names a person to the Repository (one name for issuing and for revoking)."""
-    return f"party:{organisation_name or 'none'}/person:{person_id}"
+    """How the RA names a person to the Repository (one name for issuing and for revoking).
+
+    The person id makes it unique; the Party's name is only a reading aid, so it is shortened to keep the
+    whole name inside the Repository's 128-character holder column whatever the Party is called."""
+    return f"party:{(organisation_name or 'none')[:80]}/person:{person_id}"
 
 
 class RepositoryAccess:
@@ -161,7 +165,7 @@ def lodge_unlodged(database: Database, since: dt.datetime) -> int:
                                            .where(RepositoryCertificate.serial.in_(serials))).scalars())
             decided.update({serial: (status, flag) for serial, status, flag in session.execute(
                 select(CsrDecision.serial, CsrDecision.status, CsrDecision.manufacturing_flag)
-                .where(CsrDecision.serial.in_(serials)))})
+                .where(CsrDecision.serial.in_(serials))) if serial is not None})
     missing: list[tuple[bytes, bool]] = []
     for row in ledger:
         if row.serial in present:

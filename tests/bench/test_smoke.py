@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import create_engine, text
@@ -28,13 +27,13 @@ from sqlalchemy.engine import make_url
 
 from bench.baseline import DeviceLoop, gbcs_subject_key_identifier
 from bench.scratch import group_processes
+from smki.ca.builder import CertificateRequest
 from smki.ca.identifiers import subject_key_identifier
 from smki.core.config import PROJECT_ROOT
 from smki.core.db import normalise_url
 from smki.core.eui64 import Eui64
 from smki.csrgen import device_csr
 from smki.instance import Instance
-from smki.issuance import IssuanceService
 from tests.conftest import postgres_url
 
 # A benchmark in miniature: a folder, a process group whose leader has started a process of its own, and on
@@ -153,10 +152,10 @@ def test_after_sigkill_the_leader_is_stopped_and_the_next_run_drops_the_database
 
 def test_the_bare_loop_signs_the_device_certificate_the_ca_signs(instance: Instance) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    der = device_csr(key, Eui64.parse("00-DB-12-34-56-78-90-A4"), "keyAgreement").public_bytes(Encoding.DER)
-    issued = IssuanceService(instance.ca, instance.database, instance.policies).issue_from_csr(
-        der, channel="bench", expected="device")
-    by_ca = x509.load_der_x509_certificate(issued.der)
+    device = Eui64.parse("00-DB-12-34-56-78-90-A4")
+    der = device_csr(key, device, "keyAgreement").public_bytes(Encoding.DER)
+    by_ca = instance.ca.issue(CertificateRequest("device", key.public_key(), key_usage="keyAgreement",
+                                                 device_id=device))
     loop = DeviceLoop([der], instance.hierarchy.certificate("issuing_dca"), instance.keystore.signer("issuing-dca"),
                       instance.policies.environment.device_policy.dotted_string)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from smki.cli import main
 from smki.core.config import DEFAULT_POLICIES_DIR, Settings
@@ -112,3 +114,14 @@ def test_an_expired_issuer_signs_nothing(instance: Instance):
     service.issue(csr, channel="api", requested_by=None)  # today it is within its validity
     assert ledger_count(instance, "organisation") == 1
 
+
+
+def test_a_database_failure_reading_revocations_is_raised_as_sqlalchemy_raises_it(instance: Instance):
+    """The status query runs on the driver's cursor; its failures must still be SQLAlchemy's errors, which
+    the services answer with a coded error (CA_ERROR, CA:E501) rather than a 500."""
+    service = IssuanceService(instance.ca, instance.database, instance.policies)
+    with instance.database.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE repository_certificate RENAME TO repository_certificate_away"))
+
+    with pytest.raises(SQLAlchemyError):
+        service.revocations.revoked([instance.hierarchy.certificate("issuing_dca")])

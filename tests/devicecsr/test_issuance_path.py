@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select, update
 
@@ -18,8 +19,10 @@ import smki.issuance
 from repository.certificates import describe
 from repository.models import RepositoryCertificate
 from repository.store import CertificateRepository
-from smki.ca.builder import ProfileBuilder
+from smki.ca.builder import CertificateRequest, ProfileBuilder
+from smki.ca.profile import ExtensionSpec
 from smki.core.config import Settings
+from smki.core.policy import Policies
 from smki.devicecsr.gate import LedgerGate
 from smki.devicecsr.models import DeviceCsrChunk, DeviceCsrOutcome
 from smki.devicecsr.runtime import DeviceCsrRuntime
@@ -137,7 +140,7 @@ def test_device_true_lints_every_device_certificate_the_batch_service_issues(lin
     linted: list[str] = []
     real = smki.issuance.release_check
 
-    def counting(certificate, profile, policies, der=None):  # type: ignore[no-untyped-def]
+    def counting(certificate: x509.Certificate, profile: str, policies: Policies, der: bytes | None = None) -> None:
         linted.append(profile)
         real(certificate, profile, policies, der)
 
@@ -155,7 +158,8 @@ def test_a_faulty_device_certificate_is_refused_ca_e207_by_the_batch_service(lin
     the batch answers CA_ERROR CA:E207 for it, and the ledger records nothing."""
     original = ProfileBuilder._extension
 
-    def drop_ski(self, spec, request, ski):  # type: ignore[no-untyped-def]
+    def drop_ski(self: ProfileBuilder, spec: ExtensionSpec, request: CertificateRequest,
+                 ski: bytes) -> x509.ExtensionType | None:
         return None if spec.type == "subjectKeyIdentifier" else original(self, spec, request, ski)
 
     monkeypatch.setattr(ProfileBuilder, "_extension", drop_ski)
@@ -187,7 +191,7 @@ def test_a_chunk_and_its_repository_records_commit_together(runtime, instance, m
     service.parse(batch_id)
     real = CertificateRepository.lodge_many
 
-    def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def refuse(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the Repository's table is unavailable")
 
     monkeypatch.setattr(CertificateRepository, "lodge_many", refuse)

@@ -16,7 +16,6 @@ from lxml import etree
 from smki.core.errors import CODE_PATTERN
 from smki.devicecsr import documents, xml
 from smki.devicecsr.policy import DeviceCsrPolicy
-from tests.conftest import postgres_url
 from tests.devicecsr.conftest import csr_b64, parse_answer, text
 
 ADHOC = "/1.0/PortalCSRAdHoc/DeviceCertificateSigningRequest"
@@ -181,34 +180,21 @@ def test_the_batch_service_answers_every_submission_with_a_code(client, body, ca
         assert int(text(answer, "{}BatchId") or 0) > 0
 
 
-def _known_poll_defect(value: str) -> bool:
-    """The two defects of smki/devicecsr/web.py pinned below (outside this task's files); drop this when fixed."""
-    if value.isdigit() and not value.isascii():
-        return True
-    return bool(postgres_url()) and value.isdigit() and len(value) < 12 and int(value) >= 2**31
-
-
 @ROUTE_SETTINGS
 @given(batch_id=st.text(max_size=14) | st.integers(-10, 10**20).map(str)
        | st.text(alphabet=st.characters(categories=["Nd", "No"]), min_size=1, max_size=3), caller=callers)
 def test_the_batch_poll_answers_every_batch_id_with_a_code(client, batch_id, caller):
-    assume(not _known_poll_defect(batch_id))
     response = client.get(POLL, query_string={"BatchId": batch_id}, headers={"X-SMKI-Client": caller})
     assert_coded_xml_answer(response, {"PENDING", "REJECTED", "PARSING", "QUEUED", "PROCESSING", "PAUSED",
                                        "COMPLETED", "TAMPERED", "FORMAT_ERROR", "WORKFLOW_ERROR"})
 
 
-@pytest.mark.xfail(strict=True, reason="defect in smki/devicecsr/web.py batch_result (outside this task's files): "
-                   "str.isdigit() admits digits int() cannot read, such as '²', and the poll answers 500")
 def test_a_batch_id_of_superscript_digits_is_an_unknown_batch_not_a_500(client):
     response = client.get(POLL, query_string={"BatchId": "²"}, headers={"X-SMKI-Client": "supplier"})
     answer = assert_coded_xml_answer(response, set())
     assert text(answer, "{}Error/{}ErrorCode") == documents.FM_UNKNOWN_BATCH
 
 
-@pytest.mark.xfail(bool(postgres_url()), strict=True, reason=(
-    "defect in smki/devicecsr/web.py batch_result (outside this task's files), issue 8 item 5: a BatchId of "
-    "fewer than 12 digits beyond PostgreSQL's integer (2147483648 and up) reaches the query and answers 500"))
 def test_a_batch_id_beyond_the_database_integer_is_an_unknown_batch_not_a_500(client):
     response = client.get(POLL, query_string={"BatchId": "2147483648"}, headers={"X-SMKI-Client": "supplier"})
     answer = assert_coded_xml_answer(response, set())

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("device_id", sa.String(length=16), nullable=False),
         sa.Column("issued", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("device_id", name=op.f("pk_device_certificate_tally")),
+        sqlite_with_rowid=False,
     )
     op.execute("INSERT INTO device_certificate_tally (device_id, issued) "
                "SELECT subject_id, COUNT(*) FROM issuance "
