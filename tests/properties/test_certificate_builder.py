@@ -17,9 +17,10 @@ from smki.ca.builder import CertificateRequest
 from smki.core.asn1 import parse_hardware_module_name
 from smki.core.errors import IssuanceFailed
 from smki.core.eui64 import Eui64
-from smki.csr import ValidatedCsr, validate
+from smki.csr import validate
 from smki.csrgen import device_csr, organisation_csr
 from smki.instance import Instance
+from smki.issuance import request_for  # what the RA hands the CA for a validated CSR
 from smki.lint.linter import lint_one
 from smki.lint.source import LoadedCertificate
 from tests.properties.conftest import KEYS, eui64s, keys, trading_names, usages
@@ -30,16 +31,6 @@ BUILDER_SETTINGS = settings(max_examples=60, deadline=None,
 # Within the certificates' life: from today to a few years on (UTCTime ends in 2049).
 issue_times = st.datetimes(min_value=dt.datetime(2025, 1, 1), max_value=dt.datetime(2035, 12, 31),
                            timezones=st.just(dt.UTC))
-
-
-def request_for(csr: ValidatedCsr) -> CertificateRequest:
-    """What the RA hands the CA for a validated CSR (as smki.issuance does)."""
-    if csr.kind == "device":
-        return CertificateRequest("device", csr.public_key, key_usage=csr.key_usage, device_id=csr.device_id)
-    assert csr.role is not None
-    return CertificateRequest("organisation", csr.public_key, key_usage=csr.key_usage,
-                              remote_party_role=csr.role.ou, entity_identifier=csr.entity_identifier,
-                              trading_name=csr.trading_name)
 
 
 @st.composite
