@@ -25,7 +25,6 @@ import datetime as dt
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert
@@ -33,22 +32,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from repository.models import RepositoryRequestLog
 from smki.core.db import Database
-from smki.core.policyfiles.repository import WebService
+from smki.core.policyfiles.repository import RequestLog as RequestLogSettings  # policies/repository.yaml's section
 
 log = logging.getLogger(__name__)
 MAX_RETRY_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class RequestLogSettings:
-    flush_rows: int = 200
-    flush_seconds: float = 0.5
-    max_pending: int = 20_000
-
-    @classmethod
-    def from_policy(cls, web_service: WebService) -> RequestLogSettings:
-        policy = web_service.request_log
-        return cls(policy.flush_rows, policy.flush_seconds, policy.max_pending)
 
 
 class RequestLog:

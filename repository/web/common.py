@@ -11,7 +11,7 @@ from flask import current_app, g, request
 from repository.access import Holder, RepositoryAccess
 from repository.crls import RevocationLists
 from repository.documents import DocumentStore
-from repository.request_log import RequestLogSettings, request_log_for
+from repository.request_log import request_log_for
 from repository.settings import RepositorySettings, load_repository_settings
 from repository.store import CertificateRepository
 from smki.core.db import Database
@@ -62,7 +62,7 @@ def audit_reference() -> str:
 
 def record_request(reference: str, holder: Holder | None, operation: str, code: int, detail: str | None = None) -> None:
     """Into the request log, written in batches off the request path (:mod:`repository.request_log`)."""
-    request_log = request_log_for(database(), RequestLogSettings.from_policy(settings().web_service))
+    request_log = request_log_for(database(), settings().web_service.request_log)
     request_log.record(reference, holder.name if holder else None, operation, code, detail)
 
 
