@@ -16,6 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smki.core.bounded import parse_query_int
 from smki.core.errors import SmkiError
 from smki.csr import ValidatedCsr
 from smki.devicecsr.gate import (
@@ -44,15 +45,11 @@ from smki.ra.service import RegistrationAuthority
 STATUS_BY_FAMILY = {"IN": "INELIGIBLE", "UD": "UNKNOWN_DEVICE", "WF": "WORKFLOW_ERROR", "CA": "ISSUANCE_ANOMALY"}
 WF_WITHDRAWN = "WF:AUTH3"
 WF_BAD_PARAMETER = "WF:AUTH4"
-LARGEST_ID = 2**31 - 1  # organisation ids are INTEGER columns: larger would overflow PostgreSQL's
 
 
 def _organisation_parameter(value: str | None, name: str) -> int | None:
-    if not value:
-        return None
-    if not (value.isascii() and value.isdigit()) or int(value) > LARGEST_ID:
-        raise ValueError(f"{name} must be an organisation id (digits, at most {LARGEST_ID}), not {value[:40]!r}")
-    return int(value)
+    """An organisation id from the query (ids are INTEGER columns: a larger one would overflow PostgreSQL's)."""
+    return parse_query_int(value, field=name, code=WF_BAD_PARAMETER)
 
 
 class RaGate:
@@ -77,8 +74,8 @@ class RaGate:
         try:
             subscriber_id = _organisation_parameter(caller.subscriber, "Subscriber") or principal.organisation_id
             manufacturer_id = _organisation_parameter(caller.manufacturer, "Manufacturer")
-        except ValueError as error:
-            return Refusal(WF_BAD_PARAMETER, str(error))
+        except SmkiError as error:
+            return Refusal(error.code, error.message)
         if subscriber_id is None or subscriber_id not in aro.acts_for:
             return Refusal(WF_NOT_AUTHORISED, "you are not an ARO of the Authorised Subscriber named; name one you "
                            "act for in the Subscriber parameter.")

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import request
 
+from smki.core.bounded import DATABASE_INTEGER_MAX
 from smki.core.errors import Finding, SmkiError
 from smki.ra.forms import FormDefinition, schema_findings
 
@@ -21,8 +22,7 @@ NOT_A_JSON_OBJECT = "FM:API01"
 BODY_INVALID = "FM:API06"
 
 INTEGRAL_LIMIT = 2**64  # past this a whole number stays a float: no field takes one, and 1e999999 stays cheap
-MAX_ID = 2**31 - 1  # the widest RA number every supported database stores (a PostgreSQL integer)
-RA_NUMBER = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+RA_NUMBER = {"type": "integer", "minimum": 1, "maximum": DATABASE_INTEGER_MAX}
 REASON = {"type": "string", "minLength": 3, "maxLength": 500}
 CSR = {"type": "string", "minLength": 1, "maxLength": 65536,
        "description": "PKCS#10 as PEM (either header), base64 or base64 lines"}
