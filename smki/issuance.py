@@ -40,7 +40,7 @@ from smki.ca.builder import CertificateRequest
 from smki.ca.identifiers import serial_hex
 from smki.core.db import Database
 from smki.core.errors import ConfigurationError, CsrRejected, IssuanceFailed, SmkiError
-from smki.core.policy import Policies, load_yaml
+from smki.core.policy import Policies
 from smki.csr import CsrKind, ValidatedCsr, received_digest, validate
 from smki.models import CsrRejection, DeviceCertificateTally, IssuanceRecord
 
@@ -215,25 +215,6 @@ def device_certificate_counts(session: Session, device_ids: Collection[str]) -> 
     return counts
 
 
-def device_certificate_limit(policies: Policies) -> int:
-    """Fewer than this many Device Certificates may exist per Device ID: the RA's eligibility rule
-    (``policies/eligibility.yaml`` device ``max_certificates_per_device``), which the ledger enforces."""
-    device = load_yaml(policies.path("eligibility.yaml")).get("device") or {}
-    try:
-        return int(device["max_certificates_per_device"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigurationError("CA:CFG12", "policies/eligibility.yaml must give device: "
-                                 "max_certificates_per_device as a whole number (SEC: fewer than 100 "
-                                 "Device Certificates per Device ID).") from exc
-
-
-def lint_before_release(policies: Policies) -> frozenset[str]:
-    """The profiles whose certificates are linted before release (``policies/issuance.yaml``)."""
-    path = policies.path("issuance.yaml")
-    rules = load_yaml(path).get("lint_before_release", {}) if path.exists() else {}
-    return frozenset(profile for profile, on in rules.items() if on)
-
-
 def release_check(certificate: x509.Certificate, profile: str, policies: Policies, der: bytes | None = None) -> None:
     """Refuse to release a certificate the SMKI profile linter finds fault with."""
     from smki.lint.linter import lint_one
@@ -264,7 +245,7 @@ class IssuanceService:
         self.ca = ca
         self.database = database
         self.policies = policies
-        self.linted_profiles = lint_before_release(policies)
+        self.linted_profiles = policies.issuance.linted_profiles  # policies/issuance.yaml lint_before_release
         self._device_limit = device_limit
         self.revocations = revocations or RevocationStatus(database)
         # Per profile: the CA certificates above it, with their validity (read once: the hierarchy is fixed).
@@ -275,7 +256,8 @@ class IssuanceService:
     def device_limit(self) -> int:
         """Fewer than this many Device Certificates may exist per Device ID (given, or from policy)."""
         if self._device_limit is None:
-            self._device_limit = device_certificate_limit(self.policies)
+            # the RA's eligibility rule (policies/eligibility.yaml device.max_certificates_per_device)
+            self._device_limit = self.policies.eligibility.max_certificates_per_device
         return self._device_limit
 
     # --- CSRs ------------------------------------------------------------------------------------
