@@ -23,7 +23,6 @@ from typing import Protocol, runtime_checkable
 from sqlalchemy.orm import Session
 
 from smki.core.db import Database
-from smki.core.policy import load_yaml
 from smki.csr import ValidatedCsr
 from smki.instance import Instance
 from smki.issuance import device_certificate_counts
@@ -31,7 +30,6 @@ from smki.ra.identity import Principal
 
 # Ad hoc Device CSRs are only for these User Roles (SEC Appendix M) [V]; "DCC" is the DCC itself.
 ADHOC_ROLES = frozenset({"IS", "GS", "DCC"})
-GATE_POLICY_FILE = "device_csr_gate.yaml"
 # Where a TLS-terminating front end passes the name of the IKI client credential it verified (the
 # stand-in's callers); the web edge copies it into Caller.credential and no gate reads headers itself.
 CREDENTIAL_HEADER = "X-SMKI-Client"
@@ -151,16 +149,13 @@ class LedgerGate:
 
     @classmethod
     def from_instance(cls, instance: Instance) -> LedgerGate:
-        path = instance.settings.policies_dir / GATE_POLICY_FILE
-        data = load_yaml(path) if path.exists() else {}
+        policy = instance.policies.device_csr_gate  # policies/device_csr_gate.yaml, validated at start
         credentials = {
-            name: Subscriber(entry["party_id"], frozenset(entry.get("user_roles", ())),
-                             bool(entry.get("device_subscriber", False)), name,
-                             bool(entry.get("for_manufacturer", False)))
-            for name, entry in (data.get("credentials") or {}).items()
+            name: Subscriber(entry.party_id, frozenset(entry.user_roles), entry.device_subscriber, name,
+                             entry.for_manufacturer)
+            for name, entry in policy.credentials.items()
         }
-        owners = {k.replace("-", "").upper(): v for k, v in (data.get("installed_devices") or {}).items()}
-        return cls(instance.database, credentials, owners, str(data.get("dcc_party", "DCC")))
+        return cls(instance.database, credentials, policy.device_owners, policy.dcc_party)
 
     def authenticate(self, caller: Caller) -> Subscriber | Refusal:
         if not caller.credential:
