@@ -140,6 +140,3 @@ def current_settings() -> Settings:
     return _settings_for(frozenset((k, v) for k, v in os.environ.items() if k.startswith(PREFIX)))
 
 
-def policies_dir_from_env() -> Path:
-    """The policy folder: ``SMKI_POLICIES``, else the project's ``policies/`` (a checkout or editable install)."""
-    return current_settings().policies_dir
