@@ -42,8 +42,10 @@ def test_a_companion_dies_with_its_parent_even_when_the_parent_is_killed_outrigh
         assert parent.stdout is not None
         companion = int(parent.stdout.readline())
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "smki.web.server" in command_line(companion):
-            time.sleep(0.1)  # until the launcher has asked for the signal and become the companion itself
+        # Until the launcher has asked for the signal and exec'd the companion itself. Mid-exec the kernel
+        # shows an empty command line, so wait for the companion's own words rather than the launcher's absence.
+        while time.monotonic() < deadline and "time.sleep(120)" not in command_line(companion):
+            time.sleep(0.1)
         assert alive(companion) and command_line(companion).startswith(sys.executable)
         parent.kill()
         parent.wait(timeout=10)
