@@ -18,16 +18,18 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, case, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, bindparam, case, null, or_, select, update
 
+from repository import audience, service_reads
 from repository.errors import RepositoryError, conflict
-from repository.models import RepositoryApiKey, RepositorySession, RepositoryUser
+from repository.models import RepositoryApiKey, RepositoryCertificate, RepositorySession, RepositoryUser
 from repository.settings import RepositorySettings, default_settings
-from repository.store import now_utc, utc
+from repository.store import SERVICE_COLUMNS, SERVICE_COLUMNS_WITH_BODY, ServiceRecord, now_utc, utc
 from smki.core.bounded import has_control_characters
 from smki.core.db import Database, rows_affected
 
@@ -46,29 +48,47 @@ class Holder:
     name: str
     may_lodge_documents: bool = False
     via: str = "api_key"  # api_key, password, dccboxed
+    # Repository roles (repository.audience): a portal user's, read afresh with every session check; an API
+    # key has none, so it reads the documents lodged for everyone
+    roles: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class KeyedRead:
-    """What :meth:`RepositoryAccess.read_with_api_key` read: the key's holder (``None``: refused) and rows."""
+    """What :meth:`RepositoryAccess.read_with_api_key` read: the key's holder (``None``: refused) and the
+    certificates found, in lodging order."""
 
     holder: Holder | None
-    rows: list[Row[Any]]
+    records: list[ServiceRecord]
 
 
 KEY_PARAMETER = "api_key_sha256"
 
 
 @lru_cache(maxsize=32)
-def _keyed(statement: Select[Any]) -> Select[Any]:
-    """``statement`` joined to the API key's row: the key's holder on every row, or no row at all."""
-    found = statement.subquery()
-    return (select(RepositoryApiKey.holder.label("key_holder"),
-                   RepositoryApiKey.may_lodge_documents.label("key_may_lodge_documents"), *found.c)
+def keyed_statement(criteria: ColumnElement[bool], limit: int, *, with_body: bool = False) -> Select[Any]:
+    """The API key's row joined to the certificates that meet ``criteria``: the key's holder on every row,
+    the key's row alone when none is found, and no row at all for an unknown or withdrawn key. The key is
+    probed first (a unique index), then the certificates through their ``(column, id)`` index (SQLite reads
+    them in ``id`` order; PostgreSQL sorts the few it finds). Build ``criteria`` once: statements are cached
+    by it."""
+    columns: tuple[Any, ...] = (RepositoryApiKey.holder.label("key_holder"),
+                                RepositoryApiKey.may_lodge_documents.label("key_may_lodge_documents"),
+                                *(SERVICE_COLUMNS_WITH_BODY if with_body else SERVICE_COLUMNS))
+    return (select(*columns)
             .select_from(RepositoryApiKey)
-            .outerjoin(found, true())  # the key's row alone when nothing is found
+            .outerjoin(RepositoryCertificate, criteria)
             .where(RepositoryApiKey.key_sha256 == bindparam(KEY_PARAMETER), RepositoryApiKey.revoked_at.is_(None))
-            .order_by(found.c.id))
+            .order_by(RepositoryCertificate.id).limit(limit))
+
+
+@lru_cache(maxsize=32)
+def _unkeyed_statement(criteria: ColumnElement[bool], limit: int, *, with_body: bool = False) -> Select[Any]:
+    """The same rows for a caller whose key is not in the table (DCC Boxed's published default)."""
+    columns: tuple[Any, ...] = (null().label("key_holder"), null().label("key_may_lodge_documents"),
+                                *(SERVICE_COLUMNS_WITH_BODY if with_body else SERVICE_COLUMNS))
+    return (select(*columns)
+            .where(criteria).order_by(RepositoryCertificate.id).limit(limit))
 
 
 def _b64(data: bytes) -> str:
@@ -97,7 +117,9 @@ class RepositoryAccess:
             return False
         return hmac.compare_digest(expected.rsplit("$", 1)[1], digest)
 
-    def create_user(self, username: str, password: str, holder: str) -> None:
+    def create_user(self, username: str, password: str, holder: str, *, roles: Iterable[str] = ()) -> None:
+        """A portal user for ``holder``, holding the Repository ``roles`` (``sec_panel``, ``smki_pma``) if given."""
+        held = audience.roles(roles)
         if len(password) < MIN_PASSWORD:
             raise RepositoryError("RP:ACC1", f"a Repository password has at least {MIN_PASSWORD} characters",
                                   field="password")
@@ -109,7 +131,19 @@ class RepositoryAccess:
             if session.scalar(select(RepositoryUser.id).where(RepositoryUser.username == username)):
                 raise conflict("RP:ACC3", f"there is already a Repository user {username!r}")
             session.add(RepositoryUser(username=username, holder=holder, password_hash=self._hash_password(password),
-                                       failures=0, disabled=False, created_at=now_utc()))
+                                       failures=0, disabled=False, created_at=now_utc(),
+                                       roles=audience.stored(held) if held else None))
+
+    def set_roles(self, username: str, roles: Iterable[str]) -> frozenset[str]:
+        """Make ``roles`` the user's Repository roles (none withdraws them all); effective at its next request."""
+        held = audience.roles(roles)
+        with self.database.session() as session:
+            changed = rows_affected(session.execute(update(RepositoryUser).where(
+                RepositoryUser.username == username).values(roles=audience.stored(held) if held else None)))
+        if not changed:
+            raise RepositoryError("RP:ACC4", f"there is no Repository user {username!r}", field="username",
+                                  status=404)
+        return held
 
     def set_password(self, username: str, password: str) -> None:
         if len(password) < MIN_PASSWORD:
@@ -138,16 +172,16 @@ class RepositoryAccess:
         if reserved is None:
             self._refuse_unreserved(username, password, now)
             return None
-        user_id, holder, stored = reserved
+        user_id, holder, stored, roles = reserved
         if not self._verify_password(password, stored):
             return None  # the failure was counted when the attempt was reserved
         with self.database.session() as session:
             session.execute(update(RepositoryUser).where(RepositoryUser.id == user_id).values(
                 failures=0, failure_window_start=None, locked_until=None))
-        return Holder(holder, via="password")
+        return Holder(holder, via="password", roles=audience.loaded(roles))
 
     def _reserve_attempt(self, username: str, now: dt.datetime, window_start: dt.datetime, limit: int, *,
-                         locked_until: dt.datetime) -> tuple[int, str, str] | None:
+                         locked_until: dt.datetime) -> tuple[int, str, str, str | None] | None:
         """Count one failure in advance, unless the account is locked, disabled or unknown (``None``)."""
         if has_control_characters(username):
             return None  # no username holds one, and PostgreSQL could not even compare it
@@ -163,10 +197,10 @@ class RepositoryAccess:
                              failure_window_start=case((counted >= limit, None), (window_over, now),
                                                        else_=t.failure_window_start),
                              locked_until=case((counted >= limit, locked_until), else_=None))
-                     .returning(t.id, t.holder, t.password_hash))
+                     .returning(t.id, t.holder, t.password_hash, t.roles))
         with self.database.session() as session:
             row = session.execute(statement).one_or_none()
-        return None if row is None else (row.id, row.holder, row.password_hash)
+        return None if row is None else (row.id, row.holder, row.password_hash, row.roles)
 
     def _refuse_unreserved(self, username: str, password: str, now: dt.datetime) -> None:
         """Why no attempt could be reserved: a locked account says so; an unknown or disabled one spends
@@ -202,12 +236,12 @@ class RepositoryAccess:
         digest = hashlib.sha256(token.encode()).hexdigest()
         with self.database.session() as session:
             row = session.execute(select(RepositoryUser.username, RepositoryUser.holder, RepositoryUser.disabled,
-                                         RepositorySession.expires_at)
+                                         RepositoryUser.roles, RepositorySession.expires_at)
                                   .join(RepositoryUser, RepositoryUser.id == RepositorySession.user_id)
                                   .where(RepositorySession.token_sha256 == digest)).one_or_none()
         if row is None or row.disabled or utc(row.expires_at) <= now:
             return None
-        return row.username, Holder(row.holder, via="password")
+        return row.username, Holder(row.holder, via="password", roles=audience.loaded(row.roles))
 
     def close_session(self, token: str) -> None:
         digest = hashlib.sha256(token.encode()).hexdigest()
@@ -239,34 +273,28 @@ class RepositoryAccess:
                                          RepositoryApiKey.revoked_at.is_(None))).one_or_none()
         return Holder(row.holder, bool(row.may_lodge_documents)) if row else None
 
-    def read_with_api_key(self, key: str | None, statement: Select[Any], parameters: dict[str, Any], *,
-                          dccboxed_compatible: bool = False) -> KeyedRead:
-        """``statement``'s rows (with ``parameters`` bound), read by the same query that checks the API key:
-        one round trip, and a key withdrawn a moment ago is refused at once by every worker, with no cache
-        to fall out of date.
+    def read_with_api_key(self, key: str | None, criteria: ColumnElement[bool], parameters: dict[str, Any], *,
+                          limit: int, with_body: bool = False, dccboxed_compatible: bool = False) -> KeyedRead:
+        """The certificates meeting ``criteria`` (at most ``limit``, with ``parameters`` bound; with their
+        bodies if ``with_body``), read by the same statement that checks the API key: one round trip on the
+        thread's own connection (:mod:`repository.service_reads`). There is no key cache: a key withdrawn a
+        moment ago is refused by the very next request to every worker of every process, as the check costs
+        one probe of a unique index inside a statement that runs anyway.
 
-        For a missing, unknown or withdrawn key there is no holder and no row. ``statement`` selects an
-        ``id`` column (its rows come back in ``id`` order) and is best built once: the keyed form of each
-        statement is composed once per process."""
+        For a missing, unknown or withdrawn key there is no holder and no record."""
         if not key:
             return KeyedRead(None, [])
         if self._is_dccboxed_default(key, dccboxed_compatible):
-            return KeyedRead(self._dccboxed_holder(), self._read(statement, parameters))
+            rows = service_reads.read(self.database, _unkeyed_statement(criteria, limit, with_body=with_body),
+                                      parameters)
+            return KeyedRead(self._dccboxed_holder(), [ServiceRecord(*row[2:]) for row in rows])
         digest = hashlib.sha256(key.encode()).hexdigest()
-        rows = self._read(_keyed(statement), {**parameters, KEY_PARAMETER: digest})
+        rows = service_reads.read(self.database, keyed_statement(criteria, limit, with_body=with_body),
+                                  {**parameters, KEY_PARAMETER: digest})
         if not rows:
             return KeyedRead(None, [])
-        holder = Holder(rows[0].key_holder, bool(rows[0].key_may_lodge_documents))
-        return KeyedRead(holder, [row for row in rows if row.id is not None])
-
-    def _read(self, statement: Select[Any], parameters: dict[str, Any]) -> list[Row[Any]]:
-        with self.database.engine.connect() as connection:
-            if connection.dialect.name != "sqlite":
-                # One statement is its own consistent snapshot: run it outside a transaction, so PostgreSQL
-                # is not sent a BEGIN and a COMMIT around it (two more round trips). SQLite's driver opens
-                # no transaction for a read anyway.
-                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            return list(connection.execute(statement, parameters).all())
+        holder = Holder(rows[0][0], bool(rows[0][1]))
+        return KeyedRead(holder, [ServiceRecord(*row[2:]) for row in rows if row[2] is not None])
 
     def _is_dccboxed_default(self, key: str, dccboxed_compatible: bool) -> bool:
         return dccboxed_compatible and hmac.compare_digest(key.encode(),

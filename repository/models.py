@@ -141,6 +141,9 @@ class LodgedDocument(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     lodged_by: Mapped[str] = mapped_column(String(128))
     lodged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # ``all``, or the Repository roles that may read it, sorted and comma-separated (repository.audience);
+    # migration 0015 gave documents lodged before it ``all``
+    audience: Mapped[str] = mapped_column(String(255), default="all", server_default="all")
 
 
 class RepositoryUser(Base):
@@ -155,6 +158,8 @@ class RepositoryUser(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the user's Repository roles (repository.audience.ROLES), sorted and comma-separated; None for none
+    roles: Mapped[str | None] = mapped_column(String(255))
 
 
 class RepositoryApiKey(Base):

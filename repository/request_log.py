@@ -133,7 +133,9 @@ def request_log_for(database: Database, settings: RequestLogSettings) -> Request
     """The process's one request log for ``database``."""
     with _logs_lock:
         found = _logs.get(database.url)
-        if found is None or found.settings != settings:
+        # the settings are read once per process, so the same object comes every time: compare by identity
+        # before comparing every field
+        if found is None or (found.settings is not settings and found.settings != settings):
             if found is not None:
                 found.flush()
             found = _logs[database.url] = RequestLog(database, settings)

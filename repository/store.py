@@ -26,9 +26,9 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Select, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -39,6 +39,7 @@ from repository.models import RepositoryCertificate, RepositoryRevocation
 from repository.settings import RepositorySettings, default_settings
 from smki.core.bounded import DATABASE_INTEGER_MAX, has_control_characters
 from smki.core.db import Database, rows_affected
+from smki.core.driver_sql import insert_rows
 from smki.core.eui64 import Eui64
 from smki.core.policyfiles.repository import CertificateKind
 
@@ -203,19 +204,45 @@ def _serial(value: str) -> str:
 SEARCH_COLUMNS = [c for c in RepositoryCertificate.__table__.columns if c.name != "der"]
 
 
-SUBJECT_KINDS = {"subject_eui": "organisation", "device_id": "device"}
+class ServiceRecord(NamedTuple):
+    """What the Appendix O web service answers about a certificate: no more is read for it."""
+
+    id: int
+    serial: str
+    kind: str
+    status: str
+    role: int | None
+    usage: str | None
+    subject_eui: str | None
+    device_id: str | None
+    manufacturing_flag: bool
+    der: bytes | None = None
+
+
+_t = RepositoryCertificate
+# The columns of ServiceRecord, in its order; none needs converting from what either driver returns.
+SERVICE_COLUMNS = (_t.id, _t.serial, _t.kind, _t.status, _t.role, _t.usage, _t.subject_eui, _t.device_id,
+                   _t.manufacturing_flag)
+SERVICE_COLUMNS_WITH_BODY = (*SERVICE_COLUMNS, _t.der)
 
 
 @cache
-def by_subject_statement(column: str, limit: int) -> Select[Any]:
-    """The Appendix O search, built once: the certificates (no body) of one Organisation subject
-    (``column`` ``subject_eui``) or one Device (``device_id``), in lodging order; the EUI-64 is bound at run
-    time as ``subject``, upper-case hex as :class:`Eui64` writes it. Built once because composing a
-    statement costs more than running it."""
-    t = RepositoryCertificate
-    return (select(*SEARCH_COLUMNS)
-            .where(t.__table__.c[column] == bindparam("subject"), t.kind == SUBJECT_KINDS[column])
-            .order_by(t.id).limit(limit))
+def by_subject_criteria(column: str) -> ColumnElement[bool]:
+    """The Appendix O search: the certificates of one Organisation subject (``column`` ``subject_eui``) or
+    one Device (``device_id``), the EUI-64 bound as ``subject``, upper-case hex as :class:`Eui64` writes
+    it. Answered from the ``(column, id)`` index in lodging order.
+
+    No condition on ``kind``: lodging sets ``subject_eui`` on Organisation Certificates only and
+    ``device_id`` on Device Certificates only, so it would select nothing more, and with it a database
+    without statistics (a SQLite file never ANALYZEd) may read the ``(kind, id)`` index instead: every
+    Device Certificate, for one search."""
+    return _t.__table__.c[column] == bindparam("subject")
+
+
+@cache
+def by_serial_criteria() -> ColumnElement[bool]:
+    """Appendix O retrieval: the certificates with the serial bound as ``serial`` (normalised)."""
+    return _t.serial == bindparam("serial")
 
 
 @cache
@@ -228,6 +255,12 @@ def by_serial_statement() -> Select[Any]:
 def normalised_serial(value: str) -> str:
     """A serial as the store keeps it, or ``RP:SRC2``."""
     return _serial(value)
+
+
+# The columns :meth:`CertificateRepository._row` fills, in one order for bulk inserts.
+LODGED_COLUMNS = ("serial", "issuer", "subject", "kind", "status", "role", "usage", "subject_eui", "device_id",
+                  "manufacturing_flag", "not_before", "not_after", "sha256", "der", "lodged_at", "lodged_by",
+                  "updated_at")
 
 
 class CertificateRepository:
@@ -329,7 +362,9 @@ class CertificateRepository:
     def _insert(self, connection: Connection | Session, batch: dict[tuple[str, str], CertificateFacts],
                 rows: list[dict[str, Any]], fresh: bool) -> int:
         if fresh:
-            connection.execute(insert(cast(Table, RepositoryCertificate.__table__)), rows)  # Core executemany
+            # No row can exist for them yet: COPY on PostgreSQL, the driver's executemany elsewhere.
+            bind = connection.connection() if isinstance(connection, Session) else connection
+            insert_rows(bind, cast(Table, RepositoryCertificate.__table__), LODGED_COLUMNS, rows)
             return len(rows)
         return self._insert_new(connection, batch, rows)
 

@@ -101,10 +101,14 @@ def prepare_secrets(instance: Instance) -> None:
               "IKI client certificates (mutual TLS) for ARO and system authentication.")
 @click.option("--worker/--no-worker", "device_worker", default=True, show_default=True,
               help="Run the Device CSR batch worker beside the web service (--no-worker when workers run elsewhere).")
+@click.option("--reports/--no-reports", "report_schedule", default=True, show_default=True,
+              help="Run the CSR Forecast Variance Report schedule beside the web service (SEC L8.9; the claim in the "
+              "database lets exactly one schedule produce each month's report, however many run).")
 def serve(host: str, port: int, workers: int | None, threads: int, batch_workers: int | None, dccboxed: bool,
-          tls: bool, device_worker: bool) -> None:
-    """Run the sandbox's web service (initialising the instance on first start), with its CRL publisher
-    and a Device CSR batch worker beside it. One serve per instance: a second is refused (CA:SRV01)."""
+          tls: bool, device_worker: bool, report_schedule: bool) -> None:
+    """Run the sandbox's web service (initialising the instance on first start), with its CRL publisher,
+    a Device CSR batch worker and the variance report schedule beside it. One serve per instance: a second is
+    refused (CA:SRV01)."""
     from smki.bootstrap import initialise
     from smki.web.server import cores, run, smki_command
 
@@ -126,11 +130,14 @@ def serve(host: str, port: int, workers: int | None, threads: int, batch_workers
     if device_worker:  # batches are processed as soon as they arrive, with no second command to remember
         options["companions"] = [*options.get("companions", []),
                                  smki_command("worker", "--workers", str(batch_workers))]
+    if report_schedule:  # the monthly report is produced on time without anyone remembering to run it
+        options["companions"] = [*options.get("companions", []), smki_command("report", "schedule")]
     scheme = "https" if tls else "http"
     extra = [f"{scheme}://{address}" for address in options.get("bind", [])[1:]]  # the DCC Boxed port
     click.echo(f"serving {scheme}://{host}:{port}/ (the portals and API documents are listed there)"
                + (f" and {', '.join(extra)}" if extra else "") + f" with {workers} web workers of {threads} threads"
-               + (f" and {batch_workers} batch workers" if device_worker else "") + "; Ctrl-C stops it", err=True)
+               + (f" and {batch_workers} batch workers" if device_worker else "")
+               + (" and the report schedule" if report_schedule else "") + "; Ctrl-C stops it", err=True)
     if tls:
         options.update(tls_options(instance, host))
     try:
@@ -143,6 +150,9 @@ main.add_command(__import__("smki.lint.cli", fromlist=["lint_command"]).lint_com
 __import__("smki.ra.cli", fromlist=["register"]).register(main)  # smki audit verify, smki demo, smki ra
 __import__("smki.repository_cli", fromlist=["register"]).register(main)  # repository, revoke, crl
 main.add_command(__import__("smki.devicecsr.cli", fromlist=["worker"]).worker)  # smki worker
+main.add_command(__import__("smki.gbcs.cli", fromlist=["gbcs"]).gbcs)  # smki gbcs decode, smki gbcs export
+main.add_command(__import__("smki.estate.cli", fromlist=["estate"]).estate)  # smki estate create, show, status
+main.add_command(__import__("smki.reports.cli", fromlist=["report"]).report)  # smki report variance, history
 
 
 if __name__ == "__main__":

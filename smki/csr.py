@@ -13,7 +13,8 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Literal
+from functools import cache
+from typing import Literal, cast
 
 from asn1crypto import parser as asn1_parser
 from cryptography import x509
@@ -21,9 +22,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtensionOID, NameOID
 
-from smki.core.asn1 import HARDWARE_MODULE_NAME_OID, parse_hardware_module_name
+from smki.core.asn1 import HARDWARE_MODULE_NAME_OID, hardware_module_name, parse_hardware_module_name
 from smki.core.errors import CsrRejected
 from smki.core.eui64 import Eui64
 from smki.core.policy import Policies, RemotePartyRole
@@ -244,9 +245,21 @@ def _key_and_signature(request: x509.CertificateSigningRequest, raw: _RawParts,
     return public_key
 
 
+def _only(flag: str) -> x509.KeyUsage:
+    return x509.KeyUsage(digital_signature=flag == "digitalSignature", content_commitment=False,
+                         key_encipherment=False, data_encipherment=False, key_agreement=flag == "keyAgreement",
+                         key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
+
+
+# The two keyUsage values a CSR may request, found by value (KeyUsage hashes and compares all nine flags):
+# reading the nine flags one by one costs several times that, for every CSR.
+_ONE_USAGE = {_only("digitalSignature"): "digitalSignature", _only("keyAgreement"): "keyAgreement"}
+
+
 def _key_usage(request: x509.CertificateSigningRequest) -> str:
     try:
-        usage = request.extensions.get_extension_for_class(x509.KeyUsage).value
+        # by OID: by class would test every extension against an abstract class, for every CSR
+        usage = cast(x509.KeyUsage, request.extensions.get_extension_for_oid(ExtensionOID.KEY_USAGE).value)
     except x509.ExtensionNotFound as exc:
         raise CsrRejected(CR_NO_KEY_USAGE, "the CSR requests no keyUsage; request exactly one of "
                           "digitalSignature or keyAgreement in its extensionRequest.") from exc
@@ -255,6 +268,9 @@ def _key_usage(request: x509.CertificateSigningRequest) -> str:
                           "subjectAltName holds exactly one hardwareModuleName.") from exc
     except (ValueError, x509.DuplicateExtension) as exc:
         raise CsrRejected(CR_NO_KEY_USAGE, f"the CSR's extensionRequest cannot be read ({exc}).") from exc
+    exact = _ONE_USAGE.get(usage)
+    if exact is not None:
+        return exact
     flags = {
         "digitalSignature": usage.digital_signature, "contentCommitment": usage.content_commitment,
         "keyEncipherment": usage.key_encipherment, "dataEncipherment": usage.data_encipherment,
@@ -272,7 +288,8 @@ def _key_usage(request: x509.CertificateSigningRequest) -> str:
 
 def _san(request: x509.CertificateSigningRequest) -> x509.SubjectAlternativeName | None:
     try:
-        return request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return cast(x509.SubjectAlternativeName,
+                    request.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value)
     except x509.ExtensionNotFound:
         return None
 
@@ -328,6 +345,12 @@ def _organisation(request: x509.CertificateSigningRequest, usage: str, policies:
     return {"role": role, "entity_identifier": Eui64(value[1:]), "trading_name": trading_name}
 
 
+@cache
+def _hardware_module_name_prefix(hw_type: str) -> bytes:
+    """The DER of a HardwareModuleName of ``hw_type`` up to its 8-octet hwSerialNum (the same for every device)."""
+    return hardware_module_name(hw_type, bytes(8))[:-8]
+
+
 def _device(request: x509.CertificateSigningRequest, san: x509.SubjectAlternativeName,
             policies: Policies) -> dict:
     if len(request.subject.rdns) != 0:
@@ -338,11 +361,18 @@ def _device(request: x509.CertificateSigningRequest, san: x509.SubjectAlternativ
             or names[0].type_id.dotted_string != HARDWARE_MODULE_NAME_OID:
         raise CsrRejected(CR_SAN, "the subjectAltName must hold exactly one otherName of type "
                           "hardwareModuleName (1.3.6.1.5.5.7.8.4).")
+    expected = policies.environment.hardware_module_type.dotted_string
+    value = names[0].value
+    prefix = _hardware_module_name_prefix(expected)
+    if len(value) == len(prefix) + 8 and value.startswith(prefix):
+        # Byte for byte the DER of a HardwareModuleName of this environment's hwType with an 8-octet serial
+        # (as every Device CSR is): the Device ID is its last 8 octets. Anything else is parsed, for the
+        # precise refusal.
+        return {"device_id": Eui64(value[-8:])}
     try:
-        hw_type, serial = parse_hardware_module_name(names[0].value)
+        hw_type, serial = parse_hardware_module_name(value)
     except ValueError as exc:
         raise CsrRejected(CR_SAN, f"the hardwareModuleName cannot be read ({exc}).") from exc
-    expected = policies.environment.hardware_module_type.dotted_string
     if hw_type != expected:
         raise CsrRejected(CR_HW_TYPE, f"the hardwareModuleName hwType is {hw_type}; this environment "
                           f"uses {expected}.")

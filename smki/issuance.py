@@ -21,24 +21,27 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any, Protocol, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Connection, Executable, Table, insert, select
+from sqlalchemy import Connection, Dialect, Executable, Table, bindparam, exists, insert, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
 
 from repository.revocation_status import RevocationStatus, RevokedCertificate
 from smki.ca.authority import CertificationAuthority
 from smki.ca.builder import CertificateRequest
 from smki.ca.identifiers import serial_hex
 from smki.core.db import Database
+from smki.core.driver_sql import driver_statement, insert_rows
 from smki.core.errors import ConfigurationError, CsrRejected, IssuanceFailed, SmkiError
 from smki.core.policy import Policies
 from smki.csr import CsrKind, ValidatedCsr, received_digest, validate
@@ -168,11 +171,14 @@ def record_issuance(connection: Connection | Session, rows: Sequence[dict[str, A
 
     Each Device Certificate row first takes its place in its Device ID's tally; a row that would take the
     tally to ``device_limit`` (fewer than that many may exist) is refused and not inserted. Returns the
-    positions of the refused rows. The ledger is written with Core ``executemany``: at batch scale ORM
-    objects and their unit-of-work bookkeeping cost more than the signing.
+    positions of the refused rows. The ledger is written in bulk on the driver (``COPY`` on PostgreSQL,
+    ``executemany`` elsewhere: :func:`smki.core.driver_sql.insert_rows`): at batch scale ORM objects, and
+    SQLAlchemy's per-row parameter handling, cost more than the signing.
     """
     if isinstance(connection, Session):
         connection = connection.connection()  # the session's own connection, in its transaction
+    if len(rows) == 1:
+        return _record_one(connection, rows[0], device_limit)
     per_device = Counter(row["subject_id"] for row in rows if row["profile"] == "device" and row["subject_id"])
     refused: list[int] = []
     if per_device:
@@ -195,13 +201,56 @@ def record_issuance(connection: Connection | Session, rows: Sequence[dict[str, A
     if refused:
         skipped = set(refused)
         rows = [row for position, row in enumerate(rows) if position not in skipped]
-    recorded = rows
-    if recorded:
-        connection.execute(_LEDGER_INSERT, recorded[0] if len(recorded) == 1 else list(recorded))
+    insert_rows(connection, cast(Table, IssuanceRecord.__table__), LEDGER_COLUMNS, rows)
     return refused
 
 
-_LEDGER_INSERT = insert(cast(Table, IssuanceRecord.__table__))
+def _record_one(connection: Connection, row: dict[str, Any], device_limit: int | None) -> list[int]:
+    """:func:`record_issuance` for a unit of one certificate (every ``issue_from_csr``): the same tally and
+    ledger rows in the fewest statements, run on the driver's cursor. On PostgreSQL the tally's conditional
+    increment and the ledger insert are one statement (the insert selects from the increment's RETURNING),
+    so a certificate costs one round trip where the tally alone would add a second."""
+    device = row["subject_id"] if row["profile"] == "device" else None
+    if device is None:
+        driver_statement("issuance.ledger", connection, _ledger_statement).execute(connection, row)
+        return []
+    if device_limit is not None and device_limit <= 1:
+        return [0]  # not even a first certificate fits
+    if connection.dialect.name == "postgresql":
+        counted = driver_statement(f"issuance.counted-ledger.{device_limit}", connection,
+                                   partial(_counted_ledger_statement, device_limit))
+        inserted, _ = counted.execute(connection, row)
+        return [] if inserted == 1 else [0]
+    tally = driver_statement(f"issuance.tally.{device_limit}", connection, lambda dialect: (
+        cast(ClauseElement, _tally_upsert(dialect.name, device_limit, False)), None))
+    made, _ = tally.execute(connection, {"device_id": device, "issued": 1})
+    if made != 1:
+        return [0]
+    driver_statement("issuance.ledger", connection, _ledger_statement).execute(connection, row)
+    return []
+
+
+LEDGER_COLUMNS = ("serial", "profile", "issuer_name", "subject_id", "key_usage", "role_code", "channel",
+                  "requested_by", "csr_sha256", "tbs_sha256", "certificate_der", "issued_at")
+
+
+def _ledger_statement(_dialect: Dialect) -> tuple[ClauseElement, Sequence[str]]:
+    return insert(cast(Table, IssuanceRecord.__table__)), LEDGER_COLUMNS
+
+
+def _counted_ledger_statement(limit: int | None, _dialect: Dialect) -> tuple[ClauseElement, None]:
+    """PostgreSQL: the tally's conditional increment as a data-modifying CTE, and the ledger row inserted only
+    if the increment was made (its RETURNING row exists); the count of inserted rows says which."""
+    tally, ledger = cast(Table, DeviceCertificateTally.__table__), cast(Table, IssuanceRecord.__table__)
+    upsert = postgresql.insert(tally).values(device_id=bindparam("subject_id", type_=tally.c.device_id.type),
+                                             issued=literal_column("1"))
+    total = tally.c.issued + upsert.excluded.issued
+    counted = upsert.on_conflict_do_update(index_elements=[tally.c.device_id], set_={"issued": total},
+                                           where=total < limit if limit is not None else None
+                                           ).returning(tally.c.device_id).cte("counted")
+    values = select(*[bindparam(name, type_=ledger.c[name].type) for name in LEDGER_COLUMNS]) \
+        .where(exists(select(counted.c.device_id)))
+    return insert(ledger).from_select(list(LEDGER_COLUMNS), values), None
 
 
 def device_certificate_counts(session: Session, device_ids: Collection[str]) -> dict[str, int]:
@@ -396,7 +445,7 @@ class IssuanceService:
             serials: list[str] = []
             try:
                 # One connection for the issuer's revocation (read before signing) and the ledger rows.
-                with self.database.engine.begin() as connection:
+                with self._unit(len(csrs)) as connection:
                     signed = self.sign(csrs, channel=channel, requested_by=requested_by, connection=connection)
                     self._raise_first_refusal(signed.outcomes)
                     serials = [o.serial for o in signed.outcomes if isinstance(o, IssuedCertificate)]
@@ -409,6 +458,21 @@ class IssuanceService:
                                      "issued. Retry, and report it if it persists.") from error
             return [o for o in outcomes if isinstance(o, IssuedCertificate)]
         raise IssuanceFailed("CA:E205", "the CA could not allocate a unique serial; retry the request.")
+
+    @contextmanager
+    def _unit(self, size: int) -> Iterator[Connection]:
+        """The connection a unit of ``size`` certificates is issued on: a transaction of its own, except one
+        certificate on PostgreSQL. There :func:`record_issuance` records it in a single statement (the
+        tally's increment and the ledger row together), which PostgreSQL applies whole or not at all, so it
+        runs in autocommit: no BEGIN and no COMMIT round trip, and the issuer's revocation is read as the
+        statement before it, in the same snapshot-per-statement a READ COMMITTED transaction would give."""
+        engine = self.database.engine
+        if size != 1 or engine.dialect.name != "postgresql":
+            with engine.begin() as connection:
+                yield connection
+            return
+        with engine.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
     @staticmethod
     def _raise_first_refusal(outcomes: Sequence[Outcome]) -> None:

@@ -151,19 +151,38 @@ def sync(extracts: tuple[Path, ...], target_url: str) -> None:
         click.echo(f"applied {extract_.kind} {extract_.path.name} (to {extract_.manifest['until']})")
 
 
+ROLE_HELP = ("A Repository role the user holds, for reading documents lodged for it: sec_panel (the SEC "
+             "Panel) or smki_pma (the SMKI PMA). Repeat for both.")
+
+
 @repository_group.command("add-user")
 @click.argument("username")
 @click.option("--holder", required=True, help="Who the user acts for (as the RA names them).")
+@click.option("--role", "roles", multiple=True, help=ROLE_HELP)
 @click.password_option()
-def add_user(username: str, holder: str, password: str) -> None:
+def add_user(username: str, holder: str, roles: tuple[str, ...], password: str) -> None:
     """Create a Repository portal user."""
     from repository.access import RepositoryAccess
 
     try:
-        RepositoryAccess(_instance().database).create_user(username, password, holder)
+        RepositoryAccess(_instance().database).create_user(username, password, holder, roles=roles)
     except SmkiError as error:
         _fail(error)
-    click.echo(f"created Repository user {username}")
+    click.echo(f"created Repository user {username}" + (f" with roles {', '.join(sorted(roles))}" if roles else ""))
+
+
+@repository_group.command("set-roles")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, help=ROLE_HELP + " None withdraws every role.")
+def set_roles(username: str, roles: tuple[str, ...]) -> None:
+    """Set the Repository roles of USERNAME (replacing those it held); effective at its next request."""
+    from repository.access import RepositoryAccess
+
+    try:
+        held = RepositoryAccess(_instance().database).set_roles(username, roles)
+    except SmkiError as error:
+        _fail(error)
+    click.echo(f"Repository user {username} holds " + (", ".join(sorted(held)) if held else "no roles"))
 
 
 @repository_group.command("issue-api-key")

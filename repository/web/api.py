@@ -200,15 +200,15 @@ def revocation_lists_summary():
 # ------------------------------------------------------------------------------------ documents
 @blueprint.get("/documents")
 def list_documents():
-    require_holder()
+    holder = require_holder()
     return {"documents": [dict(d.summary(), href=url_for("repository_api.document", name=d.name))
-                          for d in common.documents().latest()]}
+                          for d in common.documents().latest(reader_roles=holder.roles)]}
 
 
 @blueprint.get("/documents/<name>")
 def document(name: str):
-    require_holder()
-    versions = common.documents().versions(name)
+    holder = require_holder()
+    versions = common.documents().versions(name, reader_roles=holder.roles)
     if not versions:
         raise RepositoryError("RP:DOC7", f"there is no document {name!r}", status=404)
     return {"name": name, "versions": [
@@ -218,8 +218,8 @@ def document(name: str):
 
 @blueprint.get("/documents/<name>/content")
 def document_content(name: str) -> Response:
-    require_holder()
-    version, content = common.documents().content(name, _int("version"))
+    holder = require_holder()
+    version, content = common.documents().content(name, _int("version"), reader_roles=holder.roles)
     response = Response(content, mimetype=version.media_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{version.file_name}"'
     response.set_etag(version.sha256)
@@ -240,7 +240,13 @@ def lodge_document():
         content = base64.b64decode(str(data.get("content_base64", "")), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise RepositoryError("RP:DOC9", "content_base64 is not valid base64", field="content_base64") from exc
+    audience = data.get("audience")
+    if audience is not None and audience != "all" and not (
+            isinstance(audience, list) and audience and all(isinstance(role, str) for role in audience)):
+        raise RepositoryError("RP:DOC10", "audience is 'all' or a list of Repository roles, such as "
+                              '["sec_panel", "smki_pma"]', field="audience")
     lodged = common.documents().lodge(str(data.get("name", "")), content, title=str(data.get("title", "")),
                                       media_type=str(data.get("media_type", "")), lodged_by=holder.name,
-                                      file_name=data.get("file_name") or None)
+                                      file_name=data.get("file_name") or None,
+                                      audience=None if audience in (None, "all") else audience)
     return dict(lodged.summary(), href=url_for("repository_api.document", name=lodged.name)), 201

@@ -125,7 +125,13 @@ def openapi_document() -> dict[str, Any]:
                                     "properties": {"name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
                                                    "title": {"type": "string"}, "media_type": {"type": "string"},
                                                    "file_name": {"type": "string"},
-                                                   "content_base64": {"type": "string"}}},
+                                                   "content_base64": {"type": "string"},
+                                                   "audience": {"description": "who may read it: 'all' (the "
+                                                                "default) or Repository roles; others are "
+                                                                "not shown it exists",
+                                                                "oneOf": [{"const": "all"}, {
+                                                                    "type": "array", "items": {
+                                                                        "enum": ["sec_panel", "smki_pma"]}}]}}},
                 "Problem": {"type": "object", "properties": {
                     "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
                     "code": {"type": "string"}, "detail": {"type": "string"}, "field": {"type": ["string", "null"]}}},

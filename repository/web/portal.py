@@ -145,13 +145,17 @@ def revocation_lists():
 @login_required
 def documents():
     store = common.documents()
-    return render_template("repository_documents.html",
-                           documents=[(d, store.versions(d.name)) for d in store.latest()])
+    roles = g.repository_holder.roles
+    return render_template("repository_documents.html", documents=[
+        (d, store.versions(d.name, reader_roles=roles)) for d in store.latest(reader_roles=roles)])
 
 
 @blueprint.get("/documents/<name>/<int:version>")
 @login_required
-def document(name: str, version: int) -> Response:
-    lodged, content = common.documents().content(name, version)
+def document(name: str, version: int) -> Response | tuple[str, int]:
+    try:
+        lodged, content = common.documents().content(name, version, reader_roles=g.repository_holder.roles)
+    except RepositoryError as refusal:  # RP:DOC7 alike for a missing document and one the user may not read
+        return render_template("repository_error.html", code=refusal.code, message=refusal.message), refusal.status
     return Response(content, mimetype=lodged.media_type,
                     headers={"Content-Disposition": f'attachment; filename="{lodged.file_name}"'})

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import base64
 import textwrap
-import xml.etree.ElementTree as ET  # building responses only; requests go through defusedxml
+import xml.etree.ElementTree as ET  # for its ParseError; requests go through defusedxml
 from typing import Any
+from xml.sax.saxutils import escape
 
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 from flask import Blueprint, Response, request
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement
 
 from repository.access import KeyedRead
 from repository.errors import RepositoryError
-from repository.store import CertificateRecord, by_serial_statement, by_subject_statement, normalised_serial
+from repository.store import ServiceRecord, by_serial_criteria, by_subject_criteria, normalised_serial
 from repository.web import common
 from smki.core.eui64 import Eui64
 
@@ -71,44 +72,42 @@ def _parse(expected_root: str) -> dict[str, str]:
     return fields
 
 
-def _element(parent: ET.Element, name: str, text: str) -> None:
-    ET.SubElement(parent, name).text = text
+def _element(name: str, text: str) -> str:
+    return f"<{name}>{escape(text)}</{name}>"
 
 
-def _fields(parent: ET.Element, record: CertificateRecord, *, with_body: bool) -> None:
+def _hyphenated(hex_eui: str) -> str:
+    """``90B3D51F30010000`` (as the store keeps an EUI-64) -> ``90-B3-D5-1F-30-01-00-00``."""
+    return "-".join(hex_eui[i:i + 2] for i in range(0, len(hex_eui), 2))
+
+
+def _fields(record: ServiceRecord, *, with_body: bool) -> str:
     """The fields of one certificate, in the order DCC Boxed sends them."""
-    subject = ("CertificateSubjectAltName", record.device_id_hyphenated) if record.kind == "device" else (
-        "CertificateSubjectName", record.subject_eui_hyphenated)
-    if with_body:
-        if subject[1]:
-            _element(parent, *subject)  # type: ignore[arg-type]
-        _element(parent, "CertificateSerial", record.serial)
+    if record.kind == "device":
+        subject = _element("CertificateSubjectAltName", _hyphenated(record.device_id)) if record.device_id else ""
     else:
-        _element(parent, "CertificateSerial", record.serial)
-        if subject[1]:
-            _element(parent, *subject)  # type: ignore[arg-type]
-    _element(parent, "CertificateStatus", record.status)
+        subject = _element("CertificateSubjectName", _hyphenated(record.subject_eui)) if record.subject_eui else ""
+    serial = _element("CertificateSerial", record.serial)
+    parts = [subject, serial] if with_body else [serial, subject]
+    parts.append(_element("CertificateStatus", record.status))
     if with_body:
-        _element(parent, "CertificateBody",
-                 "\n".join(textwrap.wrap(base64.b64encode(record.der or b"").decode(), 64)))
+        parts.append(_element("CertificateBody",
+                              "\n".join(textwrap.wrap(base64.b64encode(record.der or b"").decode(), 64))))
     if record.kind != "device" and record.role is not None:
-        _element(parent, "CertificateRole", str(record.role))
+        parts.append(_element("CertificateRole", str(record.role)))
     if record.usage:
-        _element(parent, "CertificateUsage", record.usage)
-    _element(parent, "ManufacturingFlag", "true" if record.manufacturing_flag else "false")
+        parts.append(_element("CertificateUsage", record.usage))
+    parts.append(_element("ManufacturingFlag", "true" if record.manufacturing_flag else "false"))
+    return "".join(parts)
 
 
-def _respond(root: ET.Element, status: int) -> Response:
-    body = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>' + ET.tostring(root, encoding="unicode")
+def _respond(root_name: str, reference: str, status: int, message: str, content: str = "") -> Response:
+    """The answer: built as text (the same bytes ElementTree wrote, at a fraction of its cost), every value
+    escaped."""
+    body = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><{root_name}>'
+            f"{_element('ResponseCode', str(status))}{_element('ResponseMessage', message)}"
+            f"{_element('AuditReference', reference)}{content}</{root_name}>")
     return Response(body, status=status, content_type=XML_MEDIA_TYPE)
-
-
-def _outcome(root_name: str, reference: str, status: int, message: str) -> ET.Element:
-    root = ET.Element(root_name)
-    _element(root, "ResponseCode", str(status))
-    _element(root, "ResponseMessage", message)
-    _element(root, "AuditReference", reference)
-    return root
 
 
 KEY_REFUSED = "the apikey query parameter is missing or is not a valid Repository API key"
@@ -124,13 +123,14 @@ def _refused(root_name: str, operation: str, reference: str, message: str, *, ke
     if holder is None:
         message = KEY_REFUSED
     common.record_request(reference, holder, operation, 401, message)
-    return _respond(_outcome(root_name, reference, 401, f"Invalid request: {message}"), 401)
+    return _respond(root_name, reference, 401, f"Invalid request: {message}")
 
 
-def _keyed_read(statement: Select[Any], parameters: dict[str, Any]) -> KeyedRead:
+def _keyed_read(criteria: ColumnElement[bool], parameters: dict[str, Any], *, limit: int,
+                with_body: bool = False) -> KeyedRead:
     """The certificates and the caller's API key, in one query (:meth:`RepositoryAccess.read_with_api_key`)."""
-    return common.access().read_with_api_key(request.args.get("apikey"), statement, parameters,
-                                             dccboxed_compatible=common.dccboxed_compatible())
+    return common.access().read_with_api_key(request.args.get("apikey"), criteria, parameters, limit=limit,
+                                             with_body=with_body, dccboxed_compatible=common.dccboxed_compatible())
 
 
 def _search_subject(fields: dict[str, str]) -> tuple[str, str, Eui64]:
@@ -155,21 +155,18 @@ def certificate_search() -> Response:
     try:
         element, subject, eui = _search_subject(_parse("CertificateSearchRequest"))
         column = "subject_eui" if element == "CertificateSubjectName" else "device_id"
-        statement = by_subject_statement(column, int(common.settings().web_service["max_results"]))
-        read = _keyed_read(statement, {"subject": eui.hex})
+        read = _keyed_read(by_subject_criteria(column), {"subject": eui.hex},
+                           limit=int(common.settings().web_service["max_results"]))
     except (InvalidRequest, RepositoryError) as error:
         return _refused(root_name, operation, reference, _message(error))
     if read.holder is None:
         return _refused(root_name, operation, reference, KEY_REFUSED, key_checked=True)
-    records = [CertificateRecord.from_row(row, with_der=False) for row in read.rows]
-    if not records:
+    if not read.records:
         common.record_request(reference, read.holder, operation, 402, subject)
-        return _respond(_outcome(root_name, reference, 402, "No certificates found"), 402)
-    root = _outcome(root_name, reference, 200, "Success")
-    for record in records:
-        _fields(ET.SubElement(root, "Result"), record, with_body=False)
-    common.record_request(reference, read.holder, operation, 200, f"{subject}: {len(records)}")
-    return _respond(root, 200)
+        return _respond(root_name, reference, 402, "No certificates found")
+    results = "".join(f"<Result>{_fields(record, with_body=False)}</Result>" for record in read.records)
+    common.record_request(reference, read.holder, operation, 200, f"{subject}: {len(read.records)}")
+    return _respond(root_name, reference, 200, "Success", results)
 
 
 @blueprint.post("/retrievecertificate")
@@ -180,20 +177,20 @@ def retrieve_certificate() -> Response:
         fields = _parse("CertificateDataRequest")
         if set(fields) != {"CertificateSerial"}:
             raise InvalidRequest("give exactly one CertificateSerial")
-        read = _keyed_read(by_serial_statement(), {"serial": normalised_serial(fields["CertificateSerial"])})
+        # Two issuers may in principle share a serial; the service answers one certificate: the first lodged.
+        read = _keyed_read(by_serial_criteria(), {"serial": normalised_serial(fields["CertificateSerial"])},
+                           limit=1, with_body=True)
     except (InvalidRequest, RepositoryError) as error:
         return _refused(root_name, operation, reference, _message(error))
     if read.holder is None:
         return _refused(root_name, operation, reference, KEY_REFUSED, key_checked=True)
-    if not read.rows:
+    if not read.records:
         common.record_request(reference, read.holder, operation, 402, fields["CertificateSerial"])
-        return _respond(_outcome(root_name, reference, 402, "Certificate not found"), 402)
-    # Two issuers may in principle share a serial; the service answers one certificate: the first lodged.
-    record = CertificateRecord.from_row(read.rows[0])
-    root = _outcome(root_name, reference, 200, "Success")
-    _fields(ET.SubElement(root, "CertificateResponse"), record, with_body=True)
+        return _respond(root_name, reference, 402, "Certificate not found")
+    record = read.records[0]
     common.record_request(reference, read.holder, operation, 200, record.serial)
-    return _respond(root, 200)
+    return _respond(root_name, reference, 200, "Success",
+                    f"<CertificateResponse>{_fields(record, with_body=True)}</CertificateResponse>")
 
 
 def _message(error: InvalidRequest | RepositoryError) -> str:

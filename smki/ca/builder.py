@@ -61,6 +61,11 @@ def key_usage(flags: list[str] | tuple[str, ...]) -> x509.KeyUsage:
     )
 
 
+def _naive_utc(moment: dt.datetime) -> dt.datetime:
+    """As ``CertificateBuilder``'s setters keep a time: naive, in UTC."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
 def _start_of_day(now: dt.datetime) -> dt.datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
@@ -97,6 +102,9 @@ class ProfileBuilder:
                                  if not_after else None)
         self._prepared: dict[tuple[str, int], x509.Extension[x509.ExtensionType]] = {}
         self._prepared_ids = {id(v) for v in (self._policies, self._aki, *self._fixed_ku.values()) if v is not None}
+        self._naive: tuple[tuple[dt.datetime, dt.datetime], tuple[dt.datetime, dt.datetime]] = (
+            (_EPOCH, _EPOCH), (_EPOCH, _EPOCH))
+        self._extension_plan: list[tuple[ExtensionSpec, x509.Extension[x509.ExtensionType] | None]] | None = None
         self._validity_of_day: tuple[dt.date | None, tuple[dt.datetime, dt.datetime]] = (None, (_EPOCH, _EPOCH))
         kinds = [spec.type for spec in profile.extensions]
         repeated = sorted({kind for kind in kinds if kinds.count(kind) > 1})
@@ -112,6 +120,25 @@ class ProfileBuilder:
         if prepared is None:
             prepared = self._prepared[(spec.type, id(value))] = x509.Extension(value.oid, spec.critical, value)
         return prepared
+
+    _CONSTANT_KINDS = ("authorityKeyIdentifier", "certificatePolicies", "basicConstraints")
+
+    def _plan(self) -> list[tuple[ExtensionSpec, x509.Extension[x509.ExtensionType] | None]]:
+        """The profile's extensions in order, each with its Extension when it is the same in every certificate
+        of the profile (made once, on first use) or None when it is made per certificate."""
+        if self._extension_plan is None:
+            plan: list[tuple[ExtensionSpec, x509.Extension[x509.ExtensionType] | None]] = []
+            for spec in self.profile.extensions:
+                constant = spec.type in self._CONSTANT_KINDS or (
+                    spec.type == "keyUsage" and spec.options.get("from") != "request")
+                if not constant:
+                    plan.append((spec, None))
+                    continue
+                value = self._constant(spec)
+                if value is not None:  # an absent constant (no AKI on a self-signed profile) is left out
+                    plan.append((spec, x509.Extension(value.oid, spec.critical, value)))
+            self._extension_plan = plan
+        return self._extension_plan
 
     def validity(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
         v = self.profile.validity
@@ -131,6 +158,9 @@ class ProfileBuilder:
             not_after = _add_years(not_before, v.years) - dt.timedelta(seconds=v.minus_seconds)
         else:
             raise ConfigurationError("CA:CFG5", f"profile {self.profile.name} gives no notAfter")
+        if not_after <= not_before:
+            raise ConfigurationError("CA:CFG5", f"profile {self.profile.name} gives a notAfter "
+                                     f"({not_after:%Y-%m-%d}) not after its notBefore ({not_before:%Y-%m-%d})")
         if v.time_encoding == "UTCTime" and not_after >= UTC_TIME_LIMIT:
             raise ConfigurationError("CA:CFG6", f"profile {self.profile.name} demands UTCTime, but notAfter "
                                      f"{not_after:%Y-%m-%d} is past 2049 and needs GeneralizedTime")
@@ -161,25 +191,29 @@ class ProfileBuilder:
     def _source(request: CertificateRequest, source: str | None) -> Any:
         return getattr(request, source) if source else None
 
-    def _extension(self, spec: ExtensionSpec, request: CertificateRequest,
-                   ski: bytes) -> x509.ExtensionType | None:
+    def _constant(self, spec: ExtensionSpec) -> x509.ExtensionType | None:
+        """An extension that is the same in every certificate of the profile (see ``_CONSTANT_KINDS``)."""
         kind = spec.type
         if kind == "keyUsage":
-            if spec.options.get("from") == "request":
-                if request.key_usage not in self._fixed_ku:
-                    raise IssuanceFailed("CA:E202", "exactly one of digitalSignature or keyAgreement "
-                                         f"is needed, not {request.key_usage!r}")
-                return self._fixed_ku[request.key_usage]
             return key_usage(spec.options["usages"])
-        if kind == "subjectKeyIdentifier":
-            return x509.SubjectKeyIdentifier(ski)
         if kind == "authorityKeyIdentifier":
             return self._aki
         if kind == "certificatePolicies":
             return self._policies
-        if kind == "basicConstraints":
-            return x509.BasicConstraints(ca=bool(spec.options.get("ca")),
-                                         path_length=spec.options.get("path_length"))
+        return x509.BasicConstraints(ca=bool(spec.options.get("ca")), path_length=spec.options.get("path_length"))
+
+    def _extension(self, spec: ExtensionSpec, request: CertificateRequest,
+                   ski: bytes) -> x509.ExtensionType | None:
+        kind = spec.type
+        if kind == "keyUsage" and spec.options.get("from") == "request":
+            if request.key_usage not in self._fixed_ku:
+                raise IssuanceFailed("CA:E202", "exactly one of digitalSignature or keyAgreement "
+                                     f"is needed, not {request.key_usage!r}")
+            return self._fixed_ku[request.key_usage]
+        if kind in self._CONSTANT_KINDS or kind == "keyUsage":
+            return self._constant(spec)
+        if kind == "subjectKeyIdentifier":
+            return x509.SubjectKeyIdentifier(ski)
         if kind == "subjectAltName":
             if request.device_id is None:
                 raise IssuanceFailed("CA:E203", "a Device Certificate needs a Device ID")
@@ -195,21 +229,30 @@ class ProfileBuilder:
     def build(self, request: CertificateRequest, now: dt.datetime, serial: int | None = None,
               signer: ec.EllipticCurvePrivateKey | None = None) -> x509.Certificate:
         subject = self.subject(request)
-        not_before, not_after = self.validity(now)
+        not_before, not_after = validity = self.validity(now)
+        if self._naive[0] != validity:  # the same validity for every certificate of a day: converted once
+            self._naive = (validity, (_naive_utc(not_before), _naive_utc(not_after)))
+        naive = self._naive[1]
         ski = subject_key_identifier(request.public_key)
         extensions = []
-        for spec in self.profile.extensions:
+        for spec, constant in self._plan():
+            if constant is not None:
+                extensions.append(constant)
+                continue
             value = self._extension(spec, request, ski)
             if value is not None:
                 extensions.append(self._wrapped(spec, value))
-        # All at once: add_extension() copies the builder and its list, and rechecks duplicates, per call.
-        builder = x509.CertificateBuilder(extensions=extensions) \
-            .issuer_name(self.issuer_name if self.issuer_name is not None else subject) \
+        # All at once, with the issuer and the validity (the same for every certificate of a day) through the
+        # constructor: add_extension() copies the builder and its list, and rechecks duplicates, per call
+        # (duplicates are refused once, at the profile's load). The dates go in as the setters keep them
+        # (naive UTC); they were computed, and their order checked, once in validity().
+        builder = x509.CertificateBuilder(
+            issuer_name=self.issuer_name if self.issuer_name is not None else subject,
+            not_valid_before=naive[0], not_valid_after=naive[1],
+            extensions=extensions) \
             .subject_name(subject) \
             .public_key(request.public_key) \
-            .serial_number(serial if serial is not None else new_serial(self.profile.serial_octets)) \
-            .not_valid_before(not_before) \
-            .not_valid_after(not_after)
+            .serial_number(serial if serial is not None else new_serial(self.profile.serial_octets))
         key = signer or self.signer
         if key is None:
             raise ConfigurationError("CA:KEY5", f"no signing key for {self.profile.title}")

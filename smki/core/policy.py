@@ -35,6 +35,7 @@ from smki.core.policyfiles.environment import (
     RemotePartyRole,
     RoleCatalogue,
 )
+from smki.core.policyfiles.estate import DCC_IDENTIFIERS, ROLE_NAMES, USER_ROLES, EstatePolicy
 from smki.core.policyfiles.profiles import (
     CERTIFICATE_PROFILES,
     CRL_PROFILES,
@@ -44,6 +45,7 @@ from smki.core.policyfiles.profiles import (
 )
 from smki.core.policyfiles.ra import END_ENTITY_ROLES, REPOSITORY_REASONS, ROLES, Eligibility, RaPolicy
 from smki.core.policyfiles.repository import RepositorySettings
+from smki.core.policyfiles.variance import VariancePolicy
 
 __all__ = [
     "FILE_MISSING", "KEY_USAGES", "NOT_AS_DESCRIBED", "NOT_YAML", "CsrPolicy", "Environment", "Policies",
@@ -134,6 +136,20 @@ def load_device_csr_gate(directory: Path) -> DeviceCsrGatePolicy:
     return read_policy_file(directory / "device_csr_gate.yaml", DeviceCsrGatePolicy, optional=True)
 
 
+@cache
+def load_estate_policy(directory: Path, environment: str) -> EstatePolicy:
+    context = PolicyContext("estate", {ROLE_NAMES: load_roles(directory).names,
+                                       USER_ROLES: load_eligibility(directory).user_roles,
+                                       DCC_IDENTIFIERS: load_environment(directory, environment)
+                                       .dcc_entity_identifiers.keys()})
+    return read_policy_file(directory / "estate.yaml", EstatePolicy, context=context)
+
+
+@cache
+def load_variance_policy(directory: Path) -> VariancePolicy:
+    return read_policy_file(directory / "variance.yaml", VariancePolicy, optional=True)
+
+
 @dataclass(frozen=True)
 class Policies:
     """One policy folder under one environment. Files other than the first four are read when first asked
@@ -173,6 +189,15 @@ class Policies:
     def device_csr_gate(self) -> DeviceCsrGatePolicy:
         return load_device_csr_gate(self.directory)
 
+    @property
+    def estate(self) -> EstatePolicy:
+        """``estate.yaml``: the simulated device estate (smki.estate)."""
+        return load_estate_policy(self.directory, self.environment.name)
+
+    @property
+    def variance(self) -> VariancePolicy:
+        return load_variance_policy(self.directory)
+
     def certificate_profile(self, name: str) -> CertificateProfile:
         return load_certificate_profile(self.directory, name)
 
@@ -203,6 +228,7 @@ def validate_policies(directory: Path, environment: str | None = None) -> Polici
         lambda: load_ra_policy(directory),
         lambda: load_device_csr_limits(directory),
         lambda: load_device_csr_gate(directory),
+        lambda: load_estate_policy(directory, load_policies(directory, environment).environment.name),
     ]
     failures: list[ConfigurationError] = []
     for check in checks:

@@ -7,7 +7,8 @@ cutting records off the end is detected as well.
 
 Audit-before-effect: callers append inside the same transaction as the effect they record, and append
 first, so the effect can never commit without its record (and a failed append rolls the effect back).
-Where the effect lives in another transaction (issuance), see :mod:`smki.ra.service`.
+Issuance is no exception: the decision, its records, the ledger row and the Repository's record are one
+unit of work (see :mod:`smki.ra.service`).
 
 Concurrency: every record extends the same head, so appenders take turns. A unit of work run by
 :func:`audited` takes the chain's writer lock as its first statement (:func:`hold_chain`) and keeps it to
@@ -15,8 +16,9 @@ commit: on PostgreSQL ``SELECT ... FOR UPDATE`` of the head row, on SQLite ``BEG
 the database's writer lock before anything is read. Whatever the unit reads is then current (no other
 appender can commit underneath it), so its checks hold when it writes and two concurrent units never
 both act on the same state (two approvals of one form, two allocations of one User ID). A request that
-arrives while another appends waits its turn; it does not fail. Transient refusals that remain possible
-(a PostgreSQL deadlock, a SQLite lock held beyond the busy timeout) are retried whole.
+arrives while another appends waits its turn; it does not fail (on SQLite it queues on a file lock first,
+see :func:`writers_queue`). Transient refusals that remain possible (a PostgreSQL deadlock, a SQLite lock
+held beyond the busy timeout) are retried whole.
 """
 
 from __future__ import annotations
@@ -24,15 +26,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from smki.core.db import Database
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: writers wait in SQLite's busy handler alone there
+    fcntl = None  # type: ignore[assignment]
 from smki.core.errors import SmkiError
 from smki.ra.models import AuditHead, AuditRecord
 
@@ -63,29 +73,61 @@ def link_hash(prev_hash: str, seq: int, recorded_at: str, actor: str, action: st
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One record to append: who did what, to what, with which particulars."""
+
+    actor: str
+    action: str
+    subject: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+_RECORDS = cast(Table, AuditRecord.__table__)
+_HEAD = cast(Table, AuditHead.__table__)
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID)
+_APPEND = insert(_RECORDS)
+_HELD_HEAD = "smki.audit.held_head"
+
+
 def append(session: Session, *, actor: str, action: str, subject: str | None = None,
-           detail: dict[str, Any] | None = None) -> AuditRecord:
-    """Append one record inside ``session``'s transaction. Flushed at once, so a failure surfaces
-    before the caller applies the effect it records."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()).scalar_one_or_none()
-    prev_seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
-    seq = prev_seq + 1
-    recorded_at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-    detail_text = canonical_detail(detail or {})
-    record = AuditRecord(seq=seq, recorded_at=recorded_at, actor=actor[:128], action=action,
-                         subject=subject[:128] if subject else None, detail=detail_text, prev_hash=prev_hash,
-                         hash=link_hash(prev_hash, seq, recorded_at, actor[:128], action,
-                                        subject[:128] if subject else None, detail_text))
+           detail: dict[str, Any] | None = None) -> int:
+    """Append one record inside ``session``'s transaction; returns its sequence number. Written at once,
+    so a failure surfaces before the caller applies the effect it records."""
+    return append_many(session, [Entry(actor, action, subject, detail)])[-1]
+
+
+def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
+    """Append records in order inside ``session``'s transaction, reading and moving the head once; returns
+    their sequence numbers. Core statements, not ORM objects: the chain is written on every decision, and
+    the ORM's unit-of-work bookkeeping cost more than the statements themselves."""
     try:
-        session.add(record)
+        # the head as hold_chain read it under the lock, once (a later append reads it again)
+        head = session.info.pop(_HELD_HEAD, None) or session.execute(_READ_HEAD).first()
+        prev_seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
+        rows: list[dict[str, Any]] = []
+        seqs: list[int] = []
+        for entry in entries:
+            seq = prev_seq + 1
+            recorded_at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+            actor, subject = entry.actor[:128], entry.subject[:128] if entry.subject else None
+            detail_text = canonical_detail(entry.detail or {})
+            digest = link_hash(prev_hash, seq, recorded_at, actor, entry.action, subject, detail_text)
+            rows.append({"seq": seq, "recorded_at": recorded_at, "actor": actor, "action": entry.action,
+                         "subject": subject, "detail": detail_text, "prev_hash": prev_hash, "hash": digest})
+            prev_seq, prev_hash = seq, digest
+            seqs.append(seq)
+        if not rows:
+            return []
+        session.execute(_APPEND, rows[0] if len(rows) == 1 else rows)
         if head is None:
-            session.add(AuditHead(id=HEAD_ID, seq=seq, hash=record.hash))
+            session.execute(insert(_HEAD), {"id": HEAD_ID, "seq": prev_seq, "hash": prev_hash})
         else:
-            head.seq, head.hash = seq, record.hash
-        session.flush()
+            session.execute(_MOVE_HEAD, {"seq": prev_seq, "hash": prev_hash})
     except (IntegrityError, OperationalError) as exc:
         raise AuditConflict(str(exc)) from exc
-    return record
+    return seqs
 
 
 def hold_chain(session: Session) -> None:
@@ -97,7 +139,8 @@ def hold_chain(session: Session) -> None:
         # explicitly first makes it IMMEDIATE (the busy timeout applies while waiting for the lock).
         session.connection().exec_driver_sql("BEGIN IMMEDIATE")
     else:
-        session.execute(select(AuditHead.id).where(AuditHead.id == HEAD_ID).with_for_update())
+        # the lock is the head row's; what it reads saves the unit's first append reading it again
+        session.info[_HELD_HEAD] = session.execute(_READ_HEAD).first()
 
 
 # PostgreSQL SQLSTATEs a unit of work may meet under concurrency and succeed on retrying:
@@ -113,6 +156,44 @@ def transient(error: DBAPIError) -> bool:
     return isinstance(error, OperationalError) and ("locked" in text or "busy" in text)
 
 
+_queue_paths: dict[str, str | None] = {}
+_queued = threading.local()
+
+
+def _queue_path(database: Database) -> str | None:
+    """The file beside a SQLite database on which its writers queue (None: not a SQLite file)."""
+    if database.url not in _queue_paths:
+        url = database.engine.url
+        name = url.database
+        local = url.get_backend_name() == "sqlite" and name and name != ":memory:" and not name.startswith("file:")
+        _queue_paths[database.url] = f"{name}-writers" if local and fcntl is not None else None
+    return _queue_paths[database.url]
+
+
+@contextmanager
+def writers_queue(database: Database) -> Iterator[None]:
+    """On SQLite, queue for the database's writer lock on an advisory file lock beside it, across threads
+    and processes, before ``BEGIN IMMEDIATE``. SQLite's own lock stays the guarantee; this is for latency:
+    a connection refused SQLite's lock sleeps in its busy handler by growing steps (1, 2, 5, 10 ... 100 ms)
+    and so wakes long after the lock was freed, while a process blocked in ``flock`` is woken the moment
+    it is released. Concurrent clients were seen waiting hundreds of milliseconds for a lock held for one."""
+    path = _queue_path(database)
+    if path is None or getattr(_queued, "held", False):  # a unit run inside another already holds it
+        yield
+        return
+    assert fcntl is not None
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        _queued.held = True
+        try:
+            yield
+        finally:
+            _queued.held = False
+    finally:
+        os.close(descriptor)  # which releases the lock
+
+
 def audited(database: Database, work: Callable[[Session], T], attempts: int = APPEND_ATTEMPTS) -> T:
     """Run ``work(session)`` (which appends its audit record first) as one unit of work holding the
     chain's writer lock, retrying the whole unit on a transient conflict. Fails closed with ``CA:AUD01``:
@@ -120,7 +201,7 @@ def audited(database: Database, work: Callable[[Session], T], attempts: int = AP
     last: Exception | None = None
     for _ in range(attempts):
         try:
-            with database.session() as session:
+            with writers_queue(database), database.session() as session:
                 hold_chain(session)
                 return work(session)
         except AuditConflict as exc:
@@ -134,8 +215,8 @@ def audited(database: Database, work: Callable[[Session], T], attempts: int = AP
 
 
 def record(database: Database, *, actor: str, action: str, subject: str | None = None,
-           detail: dict[str, Any] | None = None) -> AuditRecord:
-    """Append one record in its own transaction (committed when this returns)."""
+           detail: dict[str, Any] | None = None) -> int:
+    """Append one record in its own transaction (committed when this returns); its sequence number."""
     return audited(database, lambda session: append(session, actor=actor, action=action, subject=subject,
                                                     detail=detail))
 

@@ -78,6 +78,24 @@ def _repository_user(ra: RegistrationAuthority, member: Member, organisation: st
     return audit.audited(ra.database, work)
 
 
+def _pma_reader(ra: RegistrationAuthority, member: Member) -> dict[str, str]:
+    """A Repository portal user holding the ``smki_pma`` role for the SMKI PMA member: the reader of the
+    documents lodged for the Panel and the PMA alone, such as the full CSR variance report (L8.10)."""
+    import secrets
+
+    holder = repository_holder(None, member.person_id)
+    username = _email(member.name, "smki-pma")
+    password = secrets.token_urlsafe(18)
+
+    def work(session: Session) -> dict[str, str]:
+        audit.append(session, actor="ra:demo", action="credential.issued", subject=f"person:{member.person_id}",
+                     detail={"kind": "repository", "holder": holder, "roles": ["smki_pma"]})
+        # the RA port creates ARO logins; a role-holding reader is made on the Repository access it wraps
+        repository_within(session).access.create_user(username, password, holder, roles=("smki_pma",))
+        return {"repository_username": username, "repository_password": password, "repository_roles": "smki_pma"}
+    return audit.audited(ra.database, work)
+
+
 def seed_demo(instance: Instance) -> Path:
     folder = instance.settings.instance_dir / "demo"
     ra = RegistrationAuthority(instance)
@@ -99,6 +117,8 @@ def seed_demo(instance: Instance) -> Path:
                                  "api_token": member.token}
         if "repository" in scopes:
             entry.update(_repository_user(ra, member, organisation))
+        if member.role == "pma":
+            entry.update(_pma_reader(ra, member))
         if member.role == "aro":
             def issue(session):
                 return iki.issue_person_certificate(session, person_id=member.person_id, name=member.name,
@@ -145,6 +165,7 @@ def seed_demo(instance: Instance) -> Path:
     aro = next(p for p in people if p["name"] == "Tom Akers")
     sro = next(p for p in people if p["name"] == "Helen Marsh")
     operator = next(p for p in people if p["role"] == "ra_operator")
+    pma = next(p for p in people if p["role"] == "pma")
     counts = f"{len(parties)} organisations, {len(people)} people"
     _write_private(folder / "README.txt", f"""SMKI sandbox demo population ({counts})
 
@@ -164,6 +185,10 @@ Repository portal, http://127.0.0.1:8080/repository/login, as Tom Akers (an ARO 
   username: {aro['repository_username']}
   password: {aro['repository_password']}
 Repository web service API key (header X-API-Key): {aro['repository_api_key']}
+Repository portal as {pma['name']} of the SMKI PMA (role smki_pma: also reads the documents lodged for the
+Panel and the PMA alone, such as the full CSR variance report):
+  username: {pma['repository_username']}
+  password: {pma['repository_password']}
 SRO (Helen Marsh) token: {sro['api_token']}
 RA operator (Rita Vance) token: {operator['api_token']}
 API description: http://127.0.0.1:8080/api/v1/ra/openapi.json

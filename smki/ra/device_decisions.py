@@ -20,8 +20,8 @@ from smki.csr import ValidatedCsr
 from smki.issuance import device_certificate_counts
 from smki.ra import audit
 from smki.ra.eligibility import Decision, DeviceFacts, evaluate_device_csr, is_authorised_subscriber
-from smki.ra.identity import Principal, _active, principal_for, require_aro
-from smki.ra.models import Credential, CsrDecision, Device, Organisation
+from smki.ra.identity import Principal, current_principal, require_aro
+from smki.ra.models import CsrDecision, Device, Organisation
 from smki.ra.settings import Eligibility
 
 
@@ -40,7 +40,7 @@ class DeviceOutcome:
 
 def principal_of_credential(session: Session, credential_id: int) -> Principal:
     """The person behind a credential now: refused (``AU:``) if it was revoked since it was presented."""
-    return principal_for(session, _active(session.get(Credential, credential_id), "AU:TOK02", "credential"))
+    return current_principal(session, credential_id)
 
 
 def decide_device_csrs(session: Session, rules: Eligibility, principal: Principal, csrs: Sequence[ValidatedCsr], *,

@@ -10,9 +10,11 @@ audit record in the same transaction. The public entry points for other areas ar
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, Table, bindparam, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from smki.csr import ValidatedCsr
@@ -23,6 +25,20 @@ from smki.ra.models import Authorisation, CsrDecision, Device, Organisation, Use
 from smki.ra.settings import Eligibility
 
 DEFAULT_DEVICE_STATE = "pre_installation"
+_DECISIONS = cast(Table, CsrDecision.__table__)
+_DECISION_INSERT = insert(_DECISIONS)
+_USER_IDS = cast(Table, UserIdentifier.__table__)
+_ORGANISATIONS = cast(Table, Organisation.__table__)
+_AUTHORISATIONS = cast(Table, Authorisation.__table__)
+# An Organisation CSR's User ID with its owner and whether the owner is an Authorised Subscriber for
+# Organisation Certificates: what evaluate_organisation_csr reads, in one statement.
+_USER_ID_OWNER = (
+    select(_USER_IDS.c.organisation_id, _USER_IDS.c.user_role, _ORGANISATIONS.c.id, _ORGANISATIONS.c.name,
+           _ORGANISATIONS.c.is_party, _ORGANISATIONS.c.srept_passed_at, _ORGANISATIONS.c.category,
+           exists().where(_AUTHORISATIONS.c.organisation_id == _USER_IDS.c.organisation_id,
+                          _AUTHORISATIONS.c.policy == "organisation").label("authorised"))
+    .select_from(_USER_IDS.join(_ORGANISATIONS, _ORGANISATIONS.c.id == _USER_IDS.c.organisation_id))
+    .where(_USER_IDS.c.eui64 == bindparam("eui")))
 
 
 @dataclass(frozen=True)
@@ -74,19 +90,18 @@ def evaluate_organisation_csr(session: Session, rules: Eligibility, aro: Appoint
         code = rules.codes.get(rule) or rules.code("org.role")
         return Decision(False, rule, code, message, "organisation", eui, subscriber)
 
-    identifier = session.execute(select(UserIdentifier).where(UserIdentifier.eui64 == eui)).scalar_one_or_none()
+    identifier = session.execute(_USER_ID_OWNER, {"eui": eui}).first()
     if identifier is None or identifier.organisation_id not in aro.acts_for:
         return refuse("org.eui-owned", f"the Entity Identifier {csr.entity_identifier} is not a User ID of any "
                       "Authorised Subscriber you act for; an Organisation CSR must carry the User ID of a Party "
                       "on whose behalf you may submit.")
-    owner = session.get(Organisation, identifier.organisation_id)
-    assert owner is not None
+    owner = identifier
     if not owner.is_party:
         return refuse("org.not-a-party", f"{owner.name} is not a SEC Party and cannot be a Subscriber.", owner.id)
     if rules.require_srept and owner.srept_passed_at is None:
         return refuse("org.srept", f"{owner.name} has not passed the SMKI and Repository Entry Process Tests.",
                       owner.id)
-    if not is_authorised_subscriber(session, owner.id, "organisation"):
+    if not owner.authorised:
         return refuse("org.authorised-subscriber", f"{owner.name} is not an Authorised Subscriber for "
                       "Organisation Certificates; apply on the Authorised Subscriber application form.", owner.id)
     role = csr.role.name
@@ -182,24 +197,30 @@ def evaluate_device_csr(session: Session, rules: Eligibility, principal: Princip
 
 
 def record_decision(session: Session, decision: Decision, csr: ValidatedCsr, principal: Principal | None, *,
-                    channel: str) -> Decision:
-    """Write the audit record, then the decision row, in the caller's transaction."""
+                    channel: str, status: str | None = None, serial: str | None = None,
+                    also: Callable[[int], Sequence[audit.Entry]] | None = None) -> Decision:
+    """Record the decision and its audit record in the caller's transaction, which commits them together
+    or neither. ``status`` defaults to approved or refused; an issuance recorded in the same transaction
+    passes its own (``released``) and the serial, and ``also`` the audit records that follow the decision's
+    (given the decision's id), appended with it in one move of the chain's head."""
+    result = session.execute(_DECISION_INSERT, {
+        "decided_at": dt.datetime.now(dt.UTC), "channel": channel, "kind": decision.kind,
+        "csr_sha256": csr.sha256, "subject_id": decision.subject_id, "allowed": decision.allowed,
+        "rule": decision.rule, "code": decision.code, "message": decision.message,
+        "person_id": principal.person_id if principal else None,
+        "credential_id": principal.credential_id if principal else None,
+        "subscriber_organisation_id": decision.subscriber_organisation_id,
+        "manufacturer_organisation_id": decision.manufacturer_organisation_id,
+        "manufacturing_flag": decision.manufacturing_flag,
+        "status": status or ("approved" if decision.allowed else "refused"), "serial": serial})
+    key = cast(CursorResult[Any], result).inserted_primary_key
+    assert key is not None
+    decision_id = int(key[0])
     action = "csr.approved" if decision.allowed else "csr.refused"
-    audit.append(session, actor=principal.label if principal else "system", action=action,
-                 subject=f"{decision.kind}:{decision.subject_id}",
-                 detail={"rule": decision.rule, "code": decision.code, "csr_sha256": csr.sha256, "channel": channel,
-                         "subscriber": decision.subscriber_organisation_id,
-                         "manufacturer": decision.manufacturer_organisation_id,
-                         "manufacturing_flag": decision.manufacturing_flag, "message": decision.message})
-    row = CsrDecision(decided_at=dt.datetime.now(dt.UTC), channel=channel, kind=decision.kind,
-                      csr_sha256=csr.sha256, subject_id=decision.subject_id, allowed=decision.allowed,
-                      rule=decision.rule, code=decision.code, message=decision.message,
-                      person_id=principal.person_id if principal else None,
-                      credential_id=principal.credential_id if principal else None,
-                      subscriber_organisation_id=decision.subscriber_organisation_id,
-                      manufacturer_organisation_id=decision.manufacturer_organisation_id,
-                      manufacturing_flag=decision.manufacturing_flag,
-                      status="approved" if decision.allowed else "refused")
-    session.add(row)
-    session.flush()
-    return replace(decision, decision_id=row.id)
+    audit.append_many(session, [audit.Entry(
+        principal.label if principal else "system", action, f"{decision.kind}:{decision.subject_id}",
+        {"rule": decision.rule, "code": decision.code, "csr_sha256": csr.sha256, "channel": channel,
+         "subscriber": decision.subscriber_organisation_id, "manufacturer": decision.manufacturer_organisation_id,
+         "manufacturing_flag": decision.manufacturing_flag, "message": decision.message}),
+        *(also(decision_id) if also else ())])
+    return replace(decision, decision_id=decision_id)

@@ -229,6 +229,12 @@ class FormService:
                                 "certificate released to its Subscriber (and not yet revoked) can be revoked.",
                                 field="serial")
             return decision.subscriber_organisation_id
+        elif form.effect == "record_csr_forecast":
+            from smki.ra import forecasts
+            forecasts.check_forecast(session, self.ra.instance.policies.variance, payload, _now())
+        elif form.effect == "record_demand_notice":
+            from smki.ra import forecasts
+            forecasts.check_notice(session, self.ra.instance.policies.variance, payload, _now())
         return organisation_id
 
     # --- the workflow ------------------------------------------------------------------------------------
@@ -412,6 +418,17 @@ class FormService:
             certificate = IkiAuthority(self.ra.instance, settings).issue_system_certificate(
                 session, person_id=submitter, system=payload["system_name"], csr_pem=payload["csr"])
             result = {"serial": f"{certificate.serial_number:X}", "certificate": certificate_pem(certificate)}
+        elif form.effect == "record_csr_forecast":
+            from smki.ra import forecasts
+            forecast = forecasts.record_forecast(session, self.ra.instance.policies.variance, payload,
+                                                 submission_id=submission.id, submitted_by=submission.submitted_by,
+                                                 now=_now())
+            result = {"forecast_id": forecast.id, "months": [line["month"] for line in forecasts.forecast_months(
+                self.ra.instance.policies.variance, payload)]}
+        elif form.effect == "record_demand_notice":
+            from smki.ra import forecasts
+            result = {"notice_id": forecasts.record_notice(session, payload, submission_id=submission.id,
+                                                           now=_now()).id}
         else:
             raise ConfigurationError("CA:CFG5", f"form {form.name}: unknown effect {form.effect}")
         submission.result = {**(submission.result or {}), **{k: _jsonable(v) for k, v in result.items()}}

@@ -11,12 +11,14 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from smki.core.errors import SmkiError
@@ -139,23 +141,60 @@ def revoke_credentials(session: Session, person_id: int) -> list[Credential]:
 
 # --- authentication ----------------------------------------------------------------------------------------
 
-def principal_for(session: Session, credential: Credential) -> Principal:
-    person = session.get(Person, credential.person_id)
-    assert person is not None
-    organisation = session.get(Organisation, person.organisation_id) if person.organisation_id else None
+_CREDENTIALS = cast(Table, Credential.__table__)
+_PEOPLE = cast(Table, Person.__table__)
+_ORGANISATIONS = cast(Table, Organisation.__table__)
+_APPOINTMENTS = cast(Table, Appointment.__table__)
+# Who holds a credential, with the Party and every approved appointment, in one statement (one row per
+# appointment): it is read on every request, so it is one round trip of Core, not four ORM loads.
+_HOLDER = (select(_CREDENTIALS.c.id, _CREDENTIALS.c.kind, _CREDENTIALS.c.label, _CREDENTIALS.c.status,
+                  _CREDENTIALS.c.secret_hash, _PEOPLE.c.id.label("person_id"), _PEOPLE.c.name,
+                  _PEOPLE.c.organisation_id, _ORGANISATIONS.c.name.label("organisation_name"),
+                  _ORGANISATIONS.c.is_party, _ORGANISATIONS.c.category,
+                  _APPOINTMENTS.c.id.label("appointment_id"), _APPOINTMENTS.c.role,
+                  _APPOINTMENTS.c.organisation_id.label("appointment_organisation_id"),
+                  _APPOINTMENTS.c.scope_organisation, _APPOINTMENTS.c.scope_device,
+                  _APPOINTMENTS.c.scope_repository, _APPOINTMENTS.c.acts_for)
+           .select_from(_CREDENTIALS.join(_PEOPLE, _PEOPLE.c.id == _CREDENTIALS.c.person_id)
+                        .outerjoin(_ORGANISATIONS, _ORGANISATIONS.c.id == _PEOPLE.c.organisation_id)
+                        .outerjoin(_APPOINTMENTS, and_(_APPOINTMENTS.c.person_id == _PEOPLE.c.id,
+                                                       _APPOINTMENTS.c.status == "approved")))
+           .order_by(_APPOINTMENTS.c.id))
+# Built once, with parameters: a statement's cache key is then computed once, not on every request.
+_HOLDER_OF_ID = _HOLDER.where(_CREDENTIALS.c.id == bindparam("credential_id"))
+_HOLDER_OF_LOOKUP = _HOLDER.where(_CREDENTIALS.c.lookup == bindparam("lookup"),
+                                  _CREDENTIALS.c.kind == bindparam("kind"))
+
+
+def _holder(rows: Sequence[Any]) -> Principal:  # rows of _HOLDER
+    first = rows[0]
     appointments = tuple(
-        Appointed(a.id, a.role, a.organisation_id,
-                  frozenset(s for s, on in (("organisation", a.scope_organisation), ("device", a.scope_device),
-                                            ("repository", a.scope_repository)) if on),
-                  frozenset(a.acts_for or ()))
-        for a in session.execute(select(Appointment).where(Appointment.person_id == person.id,
-                                                           Appointment.status == "approved")).scalars())
-    return Principal(person.id, person.name, person.organisation_id, organisation.name if organisation else None,
-                     bool(organisation and organisation.is_party), organisation.category if organisation else None,
-                     credential.id, credential.kind, credential.label, appointments)
+        Appointed(r.appointment_id, r.role, r.appointment_organisation_id,
+                  frozenset(s for s, on in (("organisation", r.scope_organisation), ("device", r.scope_device),
+                                            ("repository", r.scope_repository)) if on),
+                  frozenset(r.acts_for or ()))
+        for r in rows if r.appointment_id is not None)
+    return Principal(first.person_id, first.name, first.organisation_id, first.organisation_name,
+                     bool(first.organisation_name is not None and first.is_party), first.category, first.id,
+                     first.kind, first.label, appointments)
 
 
-def _active(credential: Credential | None, unknown_code: str, what: str) -> Credential:
+def principal_for(session: Session, credential: Credential) -> Principal:
+    rows = session.execute(_HOLDER_OF_ID, {"credential_id": credential.id}).all()
+    assert rows, "a credential always has its holder"
+    return _holder(rows)
+
+
+def current_principal(session: Session, credential_id: int) -> Principal:
+    """The holder of a credential as the database says now, in ``session``'s transaction: refused
+    (``AU:TOK03``) if the credential was revoked (its holder withdrawn) since it was presented. A decision
+    made under the audit chain's lock reads this, so no withdrawal can slip in between."""
+    rows = session.execute(_HOLDER_OF_ID, {"credential_id": credential_id}).all()
+    _active(rows[0] if rows else None, AU_INVALID, "credential")
+    return _holder(rows)
+
+
+def _active(credential: Any, unknown_code: str, what: str) -> Any:  # a Credential or a row of _HOLDER, or None
     if credential is None:
         raise NotAuthenticated(unknown_code, f"the {what} is not one the RA issued; sign in with the credential "
                                "the RA gave you.")
@@ -166,18 +205,22 @@ def _active(credential: Credential | None, unknown_code: str, what: str) -> Cred
 
 
 def authenticate_token(session: Session, token: str | None) -> Principal:
-    """The person an API token (``Authorization: Bearer <token>``) belongs to."""
+    """The person an API token (``Authorization: Bearer <token>``) belongs to.
+
+    Read from the database on every request, not cached: a token revoked (its ARO withdrawn) is refused
+    on the very next request, by every worker process. The check is one indexed lookup by the token's id
+    and a SHA-256 comparison (tokens carry 256 bits of entropy, so no slow key derivation is needed)."""
     if not token:
         raise NotAuthenticated(AU_MISSING, "no credentials were presented: send 'Authorization: Bearer "
                                "<API token>' or connect with your IKI client certificate.")
     parts = token.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         raise NotAuthenticated(AU_INVALID, "the API token is malformed; tokens look like smki_<id>_<secret>.")
-    credential = session.execute(select(Credential).where(Credential.lookup == f"tok:{parts[1]}",
-                                                          Credential.kind == "api_token")).scalar_one_or_none()
-    if credential is not None and not hmac.compare_digest(credential.secret_hash or "", _sha256(token.strip())):
-        credential = None
-    return principal_for(session, _active(credential, AU_INVALID, "API token"))
+    rows = session.execute(_HOLDER_OF_LOOKUP, {"lookup": f"tok:{parts[1]}", "kind": "api_token"}).all()
+    if rows and not hmac.compare_digest(rows[0].secret_hash or "", _sha256(token.strip())):
+        rows = []
+    _active(rows[0] if rows else None, AU_INVALID, "API token")
+    return _holder(rows)
 
 
 def authenticate_certificate(session: Session, certificate: x509.Certificate, iki_ca: x509.Certificate,
@@ -192,9 +235,10 @@ def authenticate_certificate(session: Session, certificate: x509.Certificate, ik
             from exc
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
         raise NotAuthenticated(AU_CERT_INVALID, "the client certificate is outside its validity period.")
-    credential = session.execute(select(Credential).where(
-        Credential.lookup == f"crt:{certificate_fingerprint(certificate)}")).scalar_one_or_none()
-    return principal_for(session, _active(credential, AU_CERT_UNKNOWN, "client certificate"))
+    rows = session.execute(_HOLDER_OF_LOOKUP, {"lookup": f"crt:{certificate_fingerprint(certificate)}",
+                                               "kind": "client_certificate"}).all()
+    _active(rows[0] if rows else None, AU_CERT_UNKNOWN, "client certificate")
+    return _holder(rows)
 
 
 # --- authorisation -----------------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ class CertificateLodge(Protocol):
 
     def lodge_many(self, certificates: Sequence[tuple[bytes, bool]], *, lodged_by: str) -> None: ...
 
+    def lodge_issued(self, connection: Connection | Session, issued: Sequence[tuple[IssuedCertificate, bool]], *,
+                     lodged_by: str) -> None: ...
+
 
 class RepositoryLodge:
     available = True  # a lodge a test replaces may say otherwise; the API reports it per release
@@ -54,6 +57,12 @@ class RepositoryLodge:
             ders = [der for der, manufacturing in certificates if manufacturing is flag]
             if ders:
                 self.repository.lodge_many(ders, status="I", manufacturing_flag=flag, lodged_by=lodged_by)
+
+    def lodge_issued(self, connection: Connection | Session, issued: Sequence[tuple[IssuedCertificate, bool]], *,
+                     lodged_by: str) -> None:
+        """Lodge certificates just issued, each with its ManufacturingFlag, in the caller's transaction
+        (the one that records them): they are released together or not at all."""
+        IssuedLodging(self.repository, lodged_by).within(connection, issued)
 
 
 def lodge_for(database: Database) -> CertificateLodge:

@@ -100,6 +100,13 @@ def user_ids(session: Session, organisation_id: int) -> list[UserIdentifier]:
                                 .order_by(UserIdentifier.id)).scalars())
 
 
+def user_ids_in_roles(session: Session, user_roles: Iterable[str]) -> list[UserIdentifier]:
+    """Every User ID allocated for one of ``user_roles`` (IS, GS, ED, GT ...), oldest first: the Parties acting
+    in those roles, for clients such as the device estate that pick owners among them."""
+    return list(session.execute(select(UserIdentifier).where(UserIdentifier.user_role.in_(tuple(user_roles)))
+                                .order_by(UserIdentifier.id)).scalars())
+
+
 def record_srept(session: Session, *, actor: str, organisation_id: int, passed: bool) -> Organisation:
     party = organisation(session, organisation_id)
     if not party.is_party:

@@ -1,42 +1,46 @@
 """The Registration Authority's CSR path and certificate lifecycle, one entry point per action.
 
-authenticated ARO -> scope check -> CSR validation -> eligibility (recorded, audited) -> CA (ledger) ->
-audit of the issuance -> lodged in the Repository -> returned.
+authenticated ARO -> scope check -> CSR validation -> eligibility -> CA signs -> ONE unit of work:
+(decision, audit records, ledger row, Repository lodging) -> returned.
 
-Audit before effect, failing closed. The ledger commit happens inside :class:`IssuanceService` in its own
-transaction, so the RA cannot put the ledger row and its audit record in one transaction. The order is:
-
-1. the approval decision and its audit record commit together *before* the CA is asked to sign; if that
-   audit write fails, nothing is signed;
-2. the CA signs and the ledger row commits (the CA's own record of what it signed);
-3. the ``certificate.issued`` audit record (serial, TBS hash, Subscriber of record) commits, and only then
-   is the certificate lodged in the Repository and returned. If this audit write fails the certificate is
-   never lodged nor returned: it exists only as a ledger row, which ``smki audit verify`` reports as
-   "signed but never released" by reconciling the ledger against the audit records.
+Every decision takes effect whole or not at all. A CSR is decided twice on the same rules: first on a
+plain read, so that the CA signs only what the rules allow (signing and linting are the slow part, done
+outside any lock); then again inside the unit of work that holds the audit chain's writer lock
+(:func:`smki.ra.audit.audited`), with the caller's credential read afresh. That second decision is the one
+recorded, and in the same transaction, if it allows: its ``csr.approved`` audit record, the ledger row
+(:meth:`IssuanceService.record`), the ``certificate.issued`` audit record, the Repository's record and the
+decision row (``released``, with its serial). All of it commits together or none of it does: no
+certificate is ever in the ledger without its audit records, nor released without being lodged, and a
+certificate signed for a request refused meanwhile (or whose ARO was withdrawn meanwhile) is discarded
+unrecorded: no one has seen it. ``smki audit verify`` still reconciles the ledger against the decisions
+(:func:`unreleased_serials`) for what earlier versions, which committed in three steps, may have left.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from smki.core.errors import CsrRejected, SmkiError
+from smki.core.errors import CsrRejected, IssuanceFailed, SmkiError
 from smki.csr import ValidatedCsr
 from smki.instance import Instance
-from smki.issuance import IssuanceService, IssuedCertificate
+from smki.issuance import SERIAL_ATTEMPTS, IssuanceService, IssuedCertificate, NotIssued, Signed
 from smki.models import IssuanceRecord
 from smki.ra import audit
 from smki.ra.eligibility import Decision, evaluate_device_csr, evaluate_organisation_csr, record_decision
 from smki.ra.identity import (
+    Appointed,
     NotAuthorised,
     Principal,
     authenticate_certificate,
     authenticate_token,
+    current_principal,
     require_acts_for,
     require_aro,
 )
@@ -46,6 +50,8 @@ from smki.ra.settings import RaSettings, load_ra_settings
 from smki.ra.unit_of_work import WithinUnitOfWork
 
 RA_CHANNELS = ("api", "portal", "adhoc", "batch")
+# How a CSR is decided: (session, the caller, the caller's ARO appointment) -> the decision. Read only.
+Evaluation = Callable[[Session, Principal, Appointed], Decision]
 NOT_FOUND = "WF:CRT01"
 NOT_RELEASED = "WF:CRT02"
 NOT_REJECTABLE = "WF:CRT03"
@@ -124,13 +130,11 @@ class RegistrationAuthority:
         return audit.audited(self.database, work)
 
     def submit_organisation_csr(self, principal: Principal, raw: bytes | str, *, channel: str = "api") -> Release:
-        aro = require_aro(principal, "organisation")
+        require_aro(principal, "organisation")
         csr = self._validate(principal, raw, "organisation", channel)
-        decision = self._decide(principal, csr, channel,
-                                lambda session: evaluate_organisation_csr(session, self.settings.eligibility, aro, csr))
-        if not decision.allowed:
-            raise Ineligible(decision.code or "IN:ORG04", decision.message)
-        return self.release(principal, [(decision, csr)], channel=channel)[0]
+        rules = self.settings.eligibility
+        return self._issue(principal, csr, "organisation", channel, "IN:ORG04",
+                           lambda session, _caller, aro: evaluate_organisation_csr(session, rules, aro, csr))
 
     def decide_device_csr(self, principal: Principal, csr: ValidatedCsr, *, channel: str,
                           subscriber_id: int | None = None, manufacturer_id: int | None = None,
@@ -148,51 +152,67 @@ class RegistrationAuthority:
                           ad_hoc: bool = False) -> Release:
         require_aro(principal, "device")
         csr = self._validate(principal, raw, "device", channel)
-        decision = self.decide_device_csr(principal, csr, channel=channel, subscriber_id=subscriber_id,
-                                          manufacturer_id=manufacturer_id, ad_hoc=ad_hoc)
-        if not decision.allowed:
-            raise Ineligible(decision.code or "IN:DEV01", decision.message)
-        return self.release(principal, [(decision, csr)], channel=channel)[0]
+        rules = self.settings.eligibility
+        return self._issue(principal, csr, "device", channel, "IN:DEV01",
+                           lambda session, caller, aro: evaluate_device_csr(
+                               session, rules, caller, aro, csr, subscriber_id=subscriber_id,
+                               manufacturer_id=manufacturer_id, ad_hoc=ad_hoc))
 
-    def release(self, principal: Principal | None, approved: Sequence[tuple[Decision, ValidatedCsr]], *,
-                channel: str) -> list[Release]:
-        """Issue, audit, lodge and return the certificates for decisions already approved and recorded.
-        All in one unit: the ledger rows commit together, then their audit records together."""
-        if not approved:
-            return []
-        if any(not decision.allowed or decision.decision_id is None for decision, _ in approved):
-            raise SmkiError("WF:CSR01", "only recorded, allowed decisions can be released.")
-        label = principal.label if principal else "system"
-        try:
-            issued = self.issuance.issue_many([csr for _, csr in approved], channel=channel, requested_by=label)
-        except SmkiError as failure:
-            audit.record(self.database, actor=label, action="issuance.failed", detail={
-                "code": failure.code, "decisions": [d.decision_id for d, _ in approved]})
-            raise
+    def _issue(self, principal: Principal, csr: ValidatedCsr, policy: str, channel: str, refused_code: str,
+               evaluate: Evaluation) -> Release:
+        """Decide, sign, and record the decision with the certificate in one unit of work (see the module's
+        docstring); raises Ineligible for a refusal (recorded), the CA's refusal (recorded with the
+        approval), or NotAuthenticated/NotAuthorised (nothing recorded) if the caller lost the right."""
+        for _attempt in range(SERIAL_ATTEMPTS):
+            # One read for the first decision and the issuer's revocation status the CA checks before signing.
+            with self.database.session() as session:
+                foreseen = evaluate(session, principal, require_aro(principal, policy))
+                signed = self.issuance.sign([csr], channel=channel, requested_by=principal.label,
+                                            connection=session.connection()) if foreseen.allowed else None
+            try:
+                settled = audit.audited(self.database, partial(
+                    self._settle, principal=principal, csr=csr, policy=policy, channel=channel, foreseen=foreseen,
+                    signed=signed, evaluate=evaluate))
+            except IntegrityError:
+                # A serial already in the ledger or the Repository (random serials: astronomically rare).
+                # The unit rolled back whole; sign again with a fresh serial.
+                continue
+            if isinstance(settled, Release):
+                return settled
+            if isinstance(settled, SmkiError):
+                raise settled
+            raise Ineligible(settled.code or refused_code, settled.message)
+        raise IssuanceFailed("CA:E206", "the issuance ledger refused the certificate; nothing was issued. Retry, "
+                             "and report it if it persists.")
 
-        def work(session: Session) -> None:
-            for (decision, _), certificate in zip(approved, issued, strict=True):
-                audit.append(session, actor=label, action="certificate.issued",
-                             subject=f"{decision.kind}:{decision.subject_id}",
-                             detail={"serial": certificate.serial, "profile": certificate.profile,
-                                     "decision": decision.decision_id, "rule": decision.rule,
-                                     "subscriber": decision.subscriber_organisation_id,
-                                     "manufacturing_flag": decision.manufacturing_flag, "channel": channel})
-                row = session.get(CsrDecision, decision.decision_id)
-                assert row is not None
-                row.status, row.serial = "issued", certificate.serial
-
-        audit.audited(self.database, work)  # raises CA:AUD01 and releases nothing if it cannot be written
-        releases = []
-        for (decision, _), certificate in zip(approved, issued, strict=True):
-            self.lodge.lodge(certificate.der, manufacturing_flag=decision.manufacturing_flag, lodged_by=label)
-            releases.append(Release(decision, certificate, self.lodge.available))
-        # One statement that writes without reading first: on SQLite a unit that reads and then writes
-        # is refused outright if another connection committed in between.
-        with self.database.session() as session:
-            session.execute(update(CsrDecision).where(CsrDecision.id.in_(
-                [release.decision.decision_id for release in releases])).values(status="released"))
-        return releases
+    def _settle(self, session: Session, principal: Principal, csr: ValidatedCsr, policy: str, channel: str,
+                foreseen: Decision, signed: Signed | None, evaluate: Evaluation) -> Release | Decision | SmkiError:
+        """The unit of work of one CSR, under the audit chain's lock: the decision as it stands now, and
+        with it, if it allows, the certificate recorded, audited, lodged and released."""
+        caller = current_principal(session, principal.credential_id)
+        decision = evaluate(session, caller, require_aro(caller, policy))
+        if not decision.allowed or signed is None:
+            # refused now, or refused on the first reading (nothing was signed): the refusal is recorded
+            return record_decision(session, decision if not decision.allowed else foreseen, csr, caller,
+                                   channel=channel)
+        [outcome] = signed.outcomes
+        if isinstance(outcome, IssuedCertificate):
+            [outcome] = self.issuance.record(session, signed)  # a Device ID at its limit is refused here
+        label = caller.label
+        if isinstance(outcome, NotIssued):
+            record_decision(session, decision, csr, caller, channel=channel, also=lambda decision_id: [
+                audit.Entry(label, "issuance.failed", detail={"code": outcome.code, "decisions": [decision_id]})])
+            return outcome.error
+        certificate = outcome
+        released = record_decision(
+            session, decision, csr, caller, channel=channel, status="released", serial=certificate.serial,
+            also=lambda decision_id: [audit.Entry(
+                label, "certificate.issued", f"{decision.kind}:{decision.subject_id}",
+                {"serial": certificate.serial, "profile": certificate.profile, "decision": decision_id,
+                 "rule": decision.rule, "subscriber": decision.subscriber_organisation_id,
+                 "manufacturing_flag": decision.manufacturing_flag, "channel": channel})])
+        self.lodge.lodge_issued(session, [(certificate, decision.manufacturing_flag)], lodged_by=label)
+        return Release(released, certificate, self.lodge.available)
 
     # --- certificates after issue ------------------------------------------------------------------------
 

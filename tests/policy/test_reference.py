@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from smki.core.config import PROJECT_ROOT, Settings
-from smki.core.policyfiles import devicecsr, environment, profiles, ra, repository
+from smki.core.policyfiles import devicecsr, environment, estate, profiles, ra, repository, variance
 
 REFERENCE = (PROJECT_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
 TEST_ONLY = {"SMKI_TEST_POSTGRES_URL", "SMKI_INTEROP_DIR"}
@@ -29,6 +29,8 @@ FILES: dict[str, type[BaseModel]] = {
     "repository.yaml": repository.RepositorySettings,
     "device_csr_limits.yaml": devicecsr.DeviceCsrLimits,
     "device_csr_gate.yaml": devicecsr.DeviceCsrGatePolicy,
+    "estate.yaml": estate.EstatePolicy,
+    "variance.yaml": variance.VariancePolicy,
 }
 
 
@@ -79,7 +81,8 @@ def test_every_shipped_policy_file_has_a_section() -> None:
     names = {path.relative_to(PROJECT_ROOT / "policies").as_posix() for path in (PROJECT_ROOT / "policies").rglob(
         "*.yaml")}
     covered = {"environment.yaml", "roles.yaml", "csr.yaml", "issuance.yaml", "eligibility.yaml", "ra.yaml",
-               "repository.yaml", "device_csr_limits.yaml", "device_csr_gate.yaml"}
+               "repository.yaml", "device_csr_limits.yaml", "device_csr_gate.yaml", "estate.yaml",
+               "variance.yaml"}
     assert {n for n in names if "/" not in n} == covered
     assert {n.split("/")[0] for n in names if "/" in n} == {"environments", "profiles"}
 

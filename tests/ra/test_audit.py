@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
@@ -81,3 +83,39 @@ def test_rehashed_record_still_breaks_the_chain(chain: RegistrationAuthority) ->
                                    row.detail)
     result = audit.verify(chain.database)
     assert any("record 5: does not link" in problem for problem in result.problems)
+
+
+def test_sqlite_writers_queue_on_a_file_lock_in_turn(ra: RegistrationAuthority) -> None:
+    """On SQLite, units of work queue on a file lock beside the database before taking SQLite's own lock
+    (so a waiting writer wakes as soon as the lock is free, not after a busy-handler sleep). A second writer
+    waits for the first; a unit run inside another's does not wait for itself."""
+    database = ra.database
+    if not database.url.startswith("sqlite"):
+        pytest.skip("the file lock is SQLite's; PostgreSQL writers wait on the chain head's row lock")
+    inside, leave = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def first() -> None:
+        with audit.writers_queue(database):
+            order.append("first in")
+            with audit.writers_queue(database):  # nested: already held by this thread
+                order.append("nested")
+            inside.set()
+            leave.wait(30)
+            order.append("first out")
+
+    def second() -> None:
+        with audit.writers_queue(database):
+            order.append("second in")
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert inside.wait(30)
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive() and "second in" not in order  # queued behind the first
+    leave.set()
+    holder.join(30)
+    waiter.join(30)
+    assert order == ["first in", "nested", "first out", "second in"]

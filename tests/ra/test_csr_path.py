@@ -8,13 +8,14 @@ import secrets
 
 import pytest
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from repository.models import RepositoryCertificate
 from smki.core.errors import SmkiError
 from smki.models import IssuanceRecord
 from smki.ra import audit
-from smki.ra.identity import NotAuthorised
-from smki.ra.models import AuditRecord, CsrDecision, Device
+from smki.ra.identity import NotAuthorised, revoke_credentials
+from smki.ra.models import AuditRecord, Authorisation, CsrDecision, Device
 from smki.ra.service import Ineligible, RegistrationAuthority, unreleased_serials
 from tests.ra.conftest import (
     NETWORK_ED,
@@ -183,14 +184,13 @@ def test_subscriber_rejects_a_certificate_on_receipt(ra, population: Population)
     assert again.value.code == "WF:CRT03"
 
 
-def test_no_audit_record_no_signature(ra, population: Population, monkeypatch) -> None:
+def test_no_audit_record_no_certificate(ra, population: Population, monkeypatch) -> None:
     aro = principal(ra, population.aro_a)
 
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise audit.AuditConflict("the audit store is unavailable")
 
-    monkeypatch.setattr(audit, "append", broken)
-    monkeypatch.setattr("smki.ra.eligibility.audit.append", broken)
+    monkeypatch.setattr(audit, "append_many", broken)
     with pytest.raises(SmkiError) as failed:
         ra.submit_organisation_csr(aro, org_csr_pem(SUPPLIER_A_IS))
     assert failed.value.code == "CA:AUD01"
@@ -199,24 +199,88 @@ def test_no_audit_record_no_signature(ra, population: Population, monkeypatch) -
         assert session.execute(select(CsrDecision)).first() is None
 
 
-def test_no_audit_record_of_issuance_no_release(ra, population: Population, monkeypatch) -> None:
+def test_no_audit_record_of_issuance_nothing_issued(ra, population: Population, monkeypatch) -> None:
+    """The decision, its audit records, the ledger row and the Repository's record are one unit: when the
+    ``certificate.issued`` record cannot be written, none of them remains (not even "signed but never
+    released", which earlier versions, committing in steps, could leave)."""
     aro = principal(ra, population.aro_a)
-    real = audit.append
+    real = audit.append_many
 
-    def fail_on_issued(session, **kwargs):  # type: ignore[no-untyped-def]
-        if kwargs.get("action") == "certificate.issued":
+    def fail_on_issued(session, entries):  # type: ignore[no-untyped-def]
+        if any(entry.action == "certificate.issued" for entry in entries):
             raise audit.AuditConflict("the audit store is unavailable")
-        return real(session, **kwargs)
+        return real(session, entries)
 
-    lodged = []
-    monkeypatch.setattr(audit, "append", fail_on_issued)
-    monkeypatch.setattr(ra.lodge, "lodge", lambda der, **kwargs: lodged.append(der))
+    monkeypatch.setattr(audit, "append_many", fail_on_issued)
     with pytest.raises(SmkiError) as failed:
         ra.submit_organisation_csr(aro, org_csr_pem(SUPPLIER_A_IS))
     assert failed.value.code == "CA:AUD01"
-    assert lodged == []
-    [decision] = decisions(ra)
-    assert decision.status == "approved" and decision.serial is None
+    assert decisions(ra) == []
     with ra.database.session() as session:
-        signed = session.execute(select(IssuanceRecord.serial).where(IssuanceRecord.channel == "api")).scalar_one()
-    assert unreleased_serials(ra.instance) == [signed]
+        assert session.execute(select(IssuanceRecord).where(IssuanceRecord.channel == "api")).first() is None
+        assert session.execute(select(RepositoryCertificate)).first() is None
+        issued = ("csr.approved", "certificate.issued")
+        assert session.execute(select(AuditRecord).where(AuditRecord.action.in_(issued))).first() is None
+    assert unreleased_serials(ra.instance) == []
+    assert audit.verify(ra.database).intact
+
+
+def test_a_refused_lodging_releases_nothing(ra, population: Population, monkeypatch) -> None:
+    aro = principal(ra, population.aro_a)
+
+    def refused(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise SmkiError("RP:LDG9", "the Repository refused the certificate")
+
+    monkeypatch.setattr(type(ra.lodge), "lodge_issued", refused)
+    with pytest.raises(SmkiError) as failed:
+        ra.submit_organisation_csr(aro, org_csr_pem(SUPPLIER_A_IS))
+    assert failed.value.code == "RP:LDG9"
+    assert decisions(ra) == []
+    with ra.database.session() as session:
+        assert session.execute(select(IssuanceRecord).where(IssuanceRecord.channel == "api")).first() is None
+
+
+def test_a_withdrawn_aro_is_refused_even_after_signing(ra, population: Population, monkeypatch) -> None:
+    """The caller's credential is read again under the audit chain's lock: an ARO withdrawn while its
+    certificate was being signed gets nothing, and nothing of its request is recorded."""
+    aro = principal(ra, population.aro_a)
+    sign = ra.issuance.sign
+
+    def withdrawn_while_signing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        signed = sign(*args, **kwargs)
+        with ra.database.session() as session:
+            revoke_credentials(session, population.aro_a.person_id)
+        return signed
+
+    monkeypatch.setattr(ra.issuance, "sign", withdrawn_while_signing)
+    with pytest.raises(SmkiError) as refused:
+        ra.submit_organisation_csr(aro, org_csr_pem(SUPPLIER_A_IS))
+    assert refused.value.code == "AU:TOK03"
+    assert decisions(ra) == []
+    with ra.database.session() as session:
+        assert session.execute(select(IssuanceRecord).where(IssuanceRecord.channel == "api")).first() is None
+
+
+def test_a_request_refused_while_it_was_signed_is_recorded_refused_and_nothing_issued(
+        ra, population: Population, monkeypatch) -> None:
+    """The decision recorded is the one made under the audit chain's lock, on the state then: a Subscriber
+    whose authorisation ends while its certificate is being signed gets a refusal, and the certificate signed
+    for it is discarded unrecorded."""
+    aro = principal(ra, population.aro_a)
+    sign = ra.issuance.sign
+
+    def deauthorised_while_signing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        signed = sign(*args, **kwargs)
+        with ra.database.session() as session:
+            session.execute(delete(Authorisation).where(Authorisation.organisation_id == population.supplier_a))
+        return signed
+
+    monkeypatch.setattr(ra.issuance, "sign", deauthorised_while_signing)
+    with pytest.raises(Ineligible) as refused:
+        ra.submit_organisation_csr(aro, org_csr_pem(SUPPLIER_A_IS))
+    [decision] = decisions(ra)
+    assert (decision.allowed, decision.status, decision.rule) == (False, "refused", "org.authorised-subscriber")
+    assert refused.value.code == decision.code
+    with ra.database.session() as session:
+        assert session.execute(select(IssuanceRecord).where(IssuanceRecord.channel == "api")).first() is None
+    assert audit.verify(ra.database).intact

@@ -17,8 +17,8 @@ from tests.ra.conftest import Population, device_csr_pem
 def test_released_certificates_missing_from_the_repository_are_lodged_and_unreleased_ones_are_not(
         ra: RegistrationAuthority, population: Population, instance, monkeypatch):
     repository = CertificateRepository(instance.database)
-    # An RA release whose lodging was lost (the process stopped after the audited issuance)
-    monkeypatch.setattr(type(ra.lodge), "lodge", lambda self, der, **kwargs: None)
+    # An RA release whose lodging was lost (as a version that lodged after committing the issuance could leave)
+    monkeypatch.setattr(type(ra.lodge), "lodge_issued", lambda self, *args, **kwargs: None)
     lost = ra.submit_device_csr(ra.authenticate_token(population.aro_a.token), device_csr_pem("00DB0000000E0001"),
                                 manufacturer_id=population.manufacturer)
     # Operator issuance, which bypasses the RA and so was never lodged

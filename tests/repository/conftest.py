@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Flask
 from flask.testing import FlaskClient
 
+from repository import service_reads
 from repository.access import RepositoryAccess
 from repository.request_log import flush_all
 from repository.store import CertificateRepository
@@ -38,6 +39,7 @@ def app(instance: Instance) -> Iterator[Flask]:
     application.config["TESTING"] = True
     yield application
     flush_all()  # the request log's waiting rows, while the test's database still exists
+    service_reads.forget()  # and the web service's connection to it
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ import subprocess
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from repository.access import RepositoryAccess
 from repository.models import RepositoryRequestLog
@@ -51,35 +50,9 @@ def logged(instance: Instance) -> list[tuple[str, int, str | None]]:
                 for row in session.scalars(select(RepositoryRequestLog).order_by(RepositoryRequestLog.id))]
 
 
-@contextmanager
-def statements(instance: Instance) -> Iterator[list[str]]:
-    """Every SQL statement the app sends to the database while the block runs."""
-    sent: list[str] = []
-
-    def seen(_connection: object, _cursor: object, statement: str, *_args: object) -> None:
-        sent.append(statement)
-
-    event.listen(instance.database.engine, "before_cursor_execute", seen)
-    try:
-        yield sent
-    finally:
-        event.remove(instance.database.engine, "before_cursor_execute", seen)
-
-
 @pytest.fixture
 def lodged(repository: CertificateRepository, issue: Callable[..., bytes]) -> str:
     return repository.lodge(issue("organisation", EUI)).record.serial
-
-
-def test_a_search_and_a_retrieval_are_one_query_each(app: Flask, api_key: str, lodged: str,
-                                                     instance: Instance) -> None:
-    for path, body in ((SEARCH, search_body()), (RETRIEVE, retrieve_body(lodged)),
-                       (SEARCH, search_body("90-B3-D5-1F-30-01-00-99"))):
-        post(app, path, body, api_key)  # warm: the first request of an app builds its caches
-        with statements(instance) as sent:
-            status, _answer = post(app, path, body, api_key)
-        assert status in (200, 402)
-        assert len(sent) == 1, sent
 
 
 def test_a_withdrawn_key_is_refused_at_once_by_every_app_sharing_the_database(
@@ -163,3 +136,24 @@ def test_waiting_rows_are_written_when_the_process_exits(instance: Instance) -> 
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     with instance.database.session() as session:
         assert session.scalar(select(func.count()).select_from(RepositoryRequestLog)) == 7
+
+
+def test_kill_9_loses_only_the_rows_not_yet_written(instance: Instance) -> None:
+    """What ``kill -9`` of a web worker costs, as docs/repository.md says: the rows recorded since the last
+    batch was written (at most ``flush_seconds`` of that worker's traffic); every row written before stays."""
+    script = textwrap.dedent(f"""
+        import os, signal
+        from smki.core.db import Database
+        from repository.request_log import RequestLogSettings, request_log_for
+        request_log = request_log_for(Database({instance.database.url!r}),
+                                      RequestLogSettings(flush_rows=1000, flush_seconds=3600))
+        for n in range(5):
+            request_log.record(f"written-{{n}}", "party:KILL", "certificatesearch", 200)
+        request_log.flush()
+        for n in range(3):
+            request_log.record(f"waiting-{{n}}", "party:KILL", "certificatesearch", 200)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], timeout=60, check=False)
+    assert done.returncode == -9
+    assert [reference for reference, _, _ in logged(instance)] == [f"written-{n}" for n in range(5)]

@@ -1,0 +1,119 @@
+"""Tables of the simulated device estate.
+
+Sized for a million devices: a device is one row (its two private keys as 32-octet scalars, its Device
+Certificates by serial, its anti-replay counters as a small JSON map, its faults as bit flags, its
+trust-anchor cells as a small JSON list pointing at anchor certificates stored once in ``estate_anchor``: a few
+dozen distinct certificates fill every cell of every device). No foreign keys to other areas' tables: Parties
+by their RA organisation id, certificates by serial.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from smki.core.db import Base
+
+
+class EstateRun(Base):
+    """One ``smki estate create``: what was asked, the plan every chunk follows, and how far it got."""
+
+    __tablename__ = "estate_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_count: Mapped[int] = mapped_column(Integer)
+    # its devices are numbered first_number .. first_number + device_count - 1
+    first_number: Mapped[int] = mapped_column(Integer, unique=True)
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    # JSON: the type of each position in the mix, and per type its owners and the anchor of each cell
+    plan: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), index=True)   # running, completed
+    requested_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EstateChunk(Base):
+    """A run of consecutive devices built and committed together; claimed under a lease so that one worker
+    builds it, and marked done in the transaction that stores its devices."""
+
+    __tablename__ = "estate_chunk"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("estate_run.id"), primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_number: Mapped[int] = mapped_column(Integer)
+    device_count: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(10), index=True)        # queued, claimed, done
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(10))
+    error_text: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EstateAnchor(Base):
+    """A certificate that trust-anchor cells hold (the root, the Recovery certificate, Organisation
+    Certificates): stored once, whatever the number of cells that hold it."""
+
+    __tablename__ = "estate_anchor"
+    __table_args__ = (UniqueConstraint("serial", "issuer"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(40))
+    issuer: Mapped[str] = mapped_column(String(200))
+    role: Mapped[int] = mapped_column(SmallInteger)                     # Remote Party Role code
+    key_usage: Mapped[str] = mapped_column(String(16))
+    subject_eui: Mapped[str | None] = mapped_column(String(16))        # the subject Entity Identifier
+    subject_key_identifier: Mapped[str] = mapped_column(String(64))    # hex
+    party_id: Mapped[int | None] = mapped_column(Integer)              # the owning Party (RA organisation id)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class EstateDevice(Base):
+    __tablename__ = "estate_device"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    device_id: Mapped[str] = mapped_column(String(16), unique=True)    # EUI-64, upper-case hex
+    device_type: Mapped[str] = mapped_column(String(16), index=True)
+    run_id: Mapped[int] = mapped_column(Integer, index=True)
+    supplier_party_id: Mapped[int | None] = mapped_column(Integer)
+    network_operator_party_id: Mapped[int | None] = mapped_column(Integer)
+    # The device's private keys as raw P-256 scalars: simulated devices, test material only.
+    ds_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ka_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ds_serial: Mapped[str | None] = mapped_column(String(40))
+    ka_serial: Mapped[str | None] = mapped_column(String(40))
+    # Anti-replay counters per Remote Party Role: JSON {"<role code>": counter}
+    counters: Mapped[str] = mapped_column(Text)
+    faults: Mapped[int] = mapped_column(Integer, default=0)            # smki.estate.faults.Fault flags
+    # The trust-anchor cells, keyed as GBCS keys them: JSON [[role code, key usage, cell usage (0 management,
+    # 1 prePaymentTopUp), estate_anchor id or null, state], ...]. One row per device, not one per cell: the
+    # command processor reads and rewrites a device's cells together, and nine rows per device would be nine
+    # million for a million devices.
+    cells: Mapped[str] = mapped_column(Text)
+    # The state of the device's worst cell (tampered, stale, empty, replaced, installed), for counting.
+    anchor_state: Mapped[str] = mapped_column(String(12), index=True)
+    installed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EstateTestKey(Base):
+    """TEST MATERIAL: the private key of an Organisation Certificate of a demo or drill Party, held so that the
+    sandbox can sign and MAC commands as that Party (as DCC Boxed holds its test Parties' keys). The store
+    refuses any Party not marked as demo or drill material in ``policies/estate.yaml`` (``test_parties``): a real
+    Party's private keys never enter the sandbox."""
+
+    __tablename__ = "estate_test_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_id: Mapped[int] = mapped_column(Integer, index=True)          # RA organisation id
+    role: Mapped[int] = mapped_column(SmallInteger)
+    key_usage: Mapped[str] = mapped_column(String(16))
+    cell_usage: Mapped[int] = mapped_column(SmallInteger)
+    subject_eui: Mapped[str] = mapped_column(String(16))
+    serial: Mapped[str] = mapped_column(String(40), unique=True)         # the certificate of the key
+    private_key: Mapped[bytes] = mapped_column(LargeBinary)              # raw P-256 scalar
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
