@@ -18,6 +18,8 @@ ROLES = ("sec_panel", "smki_pma")
 
 
 def _parsed(names: Iterable[str], *, code: str, field: str) -> frozenset[str]:
+    if isinstance(names, str):  # one role given alone, not its letters
+        names = [names]
     chosen = frozenset(name.strip() for name in names if name.strip())
     unknown = sorted(chosen - set(ROLES))
     if unknown:
@@ -33,8 +35,11 @@ def roles(names: Iterable[str]) -> frozenset[str]:
 
 def audience(names: Iterable[str] | None) -> frozenset[str]:
     """A document's audience: empty for everyone (``None``, nothing, or ``all``), else a set of roles."""
-    names = [n for n in (names or ()) if n.strip() != EVERYONE]
-    return _parsed(names, code="RP:DOC10", field="audience")
+    given = [names] if isinstance(names, str) else list(names or ())
+    roles_given = [n for n in given if n.strip() != EVERYONE]
+    if roles_given and len(roles_given) < len(given):
+        raise RepositoryError("RP:DOC10", f"an audience is {EVERYONE} or some roles, not both", field="audience")
+    return _parsed(roles_given, code="RP:DOC10", field="audience")
 
 
 def stored(names: frozenset[str]) -> str:

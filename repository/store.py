@@ -396,6 +396,20 @@ class CertificateRepository:
         return [CertificateRecord.from_row(row) for row in rows]
 
 
+    def find_many(self, serials: Iterable[str]) -> dict[str, list[CertificateRecord]]:
+        """Every certificate with each of these serials, by normalised serial, in one query: for callers that
+        read many certificates at once (the estate verifying a chunk of devices' responses)."""
+        wanted = sorted({_serial(serial) for serial in serials})
+        found: dict[str, list[CertificateRecord]] = {serial: [] for serial in wanted}
+        if not wanted:
+            return found
+        t = RepositoryCertificate
+        with self.database.session() as session:
+            rows = session.execute(select(*t.__table__.columns).where(t.serial.in_(wanted)).order_by(t.id)).all()
+        for row in rows:
+            found[row.serial].append(CertificateRecord.from_row(row))
+        return found
+
     def get(self, serial: str, issuer: str | None = None) -> CertificateRecord | None:
         records = [r for r in self.find(serial) if issuer is None or r.issuer == issuer]
         if len(records) > 1:

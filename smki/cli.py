@@ -153,6 +153,7 @@ main.add_command(__import__("smki.devicecsr.cli", fromlist=["worker"]).worker)  
 main.add_command(__import__("smki.gbcs.cli", fromlist=["gbcs"]).gbcs)  # smki gbcs decode, smki gbcs export
 main.add_command(__import__("smki.estate.cli", fromlist=["estate"]).estate)  # smki estate create, show, status
 main.add_command(__import__("smki.reports.cli", fromlist=["report"]).report)  # smki report variance, history
+__import__("smki.recovery.cli", fromlist=["register"]).register(main)  # smki custody, smki ceremony
 
 
 if __name__ == "__main__":

@@ -23,12 +23,13 @@ _REPOSITORY = _SMKI.parent / "repository"
 # The Alembic environment (env.py) sits with the CA core's migrations; each area has a branch of its own.
 SCRIPT_LOCATION = _SMKI / "migrations"
 VERSION_LOCATIONS = (_SMKI / "migrations" / "versions", _REPOSITORY / "migrations" / "versions",
-                     _SMKI / "estate" / "migrations" / "versions")
+                     _SMKI / "estate" / "migrations" / "versions",
+                     _SMKI / "recovery" / "migrations" / "versions")
 
 # Every module that declares tables, by area.
 MODEL_MODULES = ("smki.models", "repository.models", "smki.ra.models", "smki.devicecsr.models",
-                 "smki.estate.models",
-                 "smki.ra.forecasts", "smki.reports.models")
+                 "smki.estate.models", "smki.recovery.models",
+                 "smki.ra.forecasts", "smki.reports.models", "smki.ra.demand_forecasts")
 
 
 def import_all_models() -> type[Base]:

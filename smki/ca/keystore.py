@@ -153,3 +153,45 @@ class FileKeyStore:
         blob = path.read_bytes()
         salt, nonce, sealed = blob[:16], blob[16:28], blob[28:]
         return AESGCM(self._sealing_key(salt)).decrypt(nonce, sealed, label.encode())
+
+
+# --- Custody: key material sealed under a key-encryption key (KEK) that no single person holds ------------
+# Pure functions, so that the CA keeps no database: whoever keeps the custody records (smki.recovery) asks
+# the CA to seal and open, and the KEK exists only in the memory of a ceremony that reconstructed it.
+
+CUSTODY_SEAL_FAILED = "CA:KEY5"
+
+
+def seal_under_key(kek: bytes, label: str, secret: bytes) -> bytes:
+    """``secret`` sealed with AES-256-GCM under ``kek``, bound to ``label`` (a sealed Recovery key cannot be
+    passed off as the Contingency key)."""
+    if len(kek) != 32:
+        raise ValueError("a custody key-encryption key is 32 bytes (AES-256)")
+    nonce = secrets.token_bytes(12)
+    return nonce + AESGCM(kek).encrypt(nonce, secret, label.encode())
+
+
+def open_under_key(kek: bytes, label: str, sealed: bytes) -> bytes:
+    """What :func:`seal_under_key` sealed; ``CA:KEY5`` when ``kek`` or ``label`` is not the one it was sealed
+    with, or the blob was altered."""
+    from cryptography.exceptions import InvalidTag
+
+    try:
+        return AESGCM(kek).decrypt(sealed[:12], sealed[12:], label.encode())
+    except (InvalidTag, ValueError) as exc:
+        raise ConfigurationError(CUSTODY_SEAL_FAILED, f"the sealed '{label}' cannot be opened with the "
+                                 "reconstructed key: the shares presented are not the ones it was sealed "
+                                 "under") from exc
+
+
+def private_key_material(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """A private key as unencrypted PKCS#8 DER, for sealing under a custody key only (never written out)."""
+    return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def private_key_from_material(material: bytes) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_der_private_key(material, None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ConfigurationError("CA:KEY3", "the key in custody is not an EC key")
+    return key

@@ -26,6 +26,7 @@ from smki.core.policyfiles.base import (
     parse_policy,
     read_policy_file,
 )
+from smki.core.policyfiles.custody import CustodyPolicy
 from smki.core.policyfiles.devicecsr import MAX_CERTIFICATES, DeviceCsrGatePolicy, DeviceCsrLimits
 from smki.core.policyfiles.environment import (
     KEY_USAGES,
@@ -150,6 +151,11 @@ def load_variance_policy(directory: Path) -> VariancePolicy:
     return read_policy_file(directory / "variance.yaml", VariancePolicy, optional=True)
 
 
+@cache
+def load_custody_policy(directory: Path) -> CustodyPolicy:
+    return read_policy_file(directory / "custody.yaml", CustodyPolicy, optional=True)
+
+
 @dataclass(frozen=True)
 class Policies:
     """One policy folder under one environment. Files other than the first four are read when first asked
@@ -198,6 +204,11 @@ class Policies:
     def variance(self) -> VariancePolicy:
         return load_variance_policy(self.directory)
 
+    @property
+    def custody(self) -> CustodyPolicy:
+        """``custody.yaml``: the Key Custodians' quorum (smki.recovery)."""
+        return load_custody_policy(self.directory)
+
     def certificate_profile(self, name: str) -> CertificateProfile:
         return load_certificate_profile(self.directory, name)
 
@@ -228,6 +239,7 @@ def validate_policies(directory: Path, environment: str | None = None) -> Polici
         lambda: load_ra_policy(directory),
         lambda: load_device_csr_limits(directory),
         lambda: load_device_csr_gate(directory),
+        lambda: load_custody_policy(directory),
         lambda: load_estate_policy(directory, load_policies(directory, environment).environment.name),
     ]
     failures: list[ConfigurationError] = []

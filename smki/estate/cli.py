@@ -253,20 +253,24 @@ def test_credentials() -> None:
 @click.option("--device", "devices", multiple=True, help="A Device ID; repeat for more. Default: every device.")
 @click.option("--chunk-size", type=click.IntRange(min=1, max=50_000), default=500, show_default=True,
               help="Devices per transaction.")
+@click.option("--share", default=None, metavar="K/N",
+              help="Only the devices numbered K modulo N: run N senders at once (K = 0 .. N-1), on any machines.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
-def send(mode: str, cells: str, devices: tuple[str, ...], chunk_size: int, as_json: bool) -> None:
+def send(mode: str, cells: str, devices: tuple[str, ...], chunk_size: int, share: str | None,
+         as_json: bool) -> None:
     """Build, sign (and MAC-wrap) a CS02b command per device, deliver it to the simulator, verify every answer.
     Each device places in its cells the newest issued Organisation Certificate of the cell's holder."""
-    from smki.estate.sending import CommandSender
+    from smki.estate.sending import CommandSender, parse_share
 
     instance = Instance.from_env()
     roles = [r.strip() for r in cells.split(",") if r.strip()]
     try:
+        part = None if share is None else parse_share(share)
         with Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       disable=as_json) as bar:
             task = bar.add_task("send", total=len(devices) or None)
             report = CommandSender(instance).send(mode, roles, list(devices) or None, chunk_size=chunk_size,
-                                                  progress=lambda done: bar.advance(task, done))
+                                                  progress=lambda done: bar.advance(task, done), share=part)
     except SmkiError as error:
         _fail(error)
     if as_json:

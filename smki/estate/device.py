@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -63,7 +63,15 @@ class DeviceState:
 
     def cell(self, identifier: TrustAnchorCell) -> Cell | None:
         key = (int(identifier.role), NAME_BY_KEY_USAGE.get(identifier.key_usage), int(identifier.cell_usage))
-        return next((c for c in self.cells if (c.role, c.key_usage, c.cell_usage) == key), None)
+        return self._cells_by_key.get(key)
+
+    @cached_property
+    def _cells_by_key(self) -> dict[tuple[int, str | None, int], Cell]:
+        # Looked up several times per command; the state is immutable, so the index is built once.
+        index: dict[tuple[int, str | None, int], Cell] = {}
+        for c in self.cells:
+            index.setdefault((c.role, c.key_usage, c.cell_usage), c)
+        return index
 
     def ds_key(self) -> ec.EllipticCurvePrivateKey:
         return _private_key(self.ds_private_key)
@@ -92,6 +100,11 @@ class Anchor:
     not_after: dt.datetime
 
     def public_key(self) -> ec.EllipticCurvePublicKey | None:
+        return self._public_key
+
+    @cached_property
+    def _public_key(self) -> ec.EllipticCurvePublicKey | None:
+        # Asked for several times per command (each check, each outcome); read once per certificate.
         try:
             key = self.certificate.public_key()
         except (ValueError, TypeError, UnsupportedAlgorithm):

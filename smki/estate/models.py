@@ -98,6 +98,12 @@ class EstateDevice(Base):
     # The state of the device's worst cell (tampered, stale, empty, replaced, installed), for counting.
     anchor_state: Mapped[str] = mapped_column(String(12), index=True)
     installed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Future-dated commands accepted and not yet run, as received: JSON ["<hex octets>", ...], or null. Kept on
+    # the device's row (a device holds a handful at most), with the earliest execution time indexed so that a
+    # sweep finds the devices with a command due without reading the others.
+    pending: Mapped[str | None] = mapped_column(Text)
+    next_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    alerts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")   # the device's alert counter
 
 
 class EstateTestKey(Base):

@@ -3,18 +3,21 @@
 One transaction per delivery (a chunk of devices): the devices are read with a row lock (PostgreSQL), each is
 processed by :func:`smki.estate.processor.process`, and their new cells, counters and faults are written back
 before the commit; a failure anywhere rolls back every device of the chunk, so a resumed delivery starts from
-the state as it was. A certificate a command places is stored once in ``estate_anchor``, like the certificates
-loaded at installation.
+the state as it was. Future-dated commands a device accepted are kept on its row (``pending``, with the earliest
+execution time in ``next_due_at``); :func:`run_due_commands` runs those whose time has come, and a delivery runs a
+device's due ones before the command it brings, as the device's clock would have. A certificate a command
+places is stored once in ``estate_anchor``, like the certificates loaded at installation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from repository.certificates import serial_text
@@ -22,7 +25,7 @@ from smki.core.db import Database
 from smki.estate.device import Cell, DeviceState, read_certificate
 from smki.estate.models import EstateAnchor, EstateDevice
 from smki.estate.plan import EstateError
-from smki.estate.processor import Processed, process
+from smki.estate.processor import Processed, execution_time, process, run_due
 from smki.estate.service import worst_state
 
 UNKNOWN_DEVICES = "ES:DEV1"
@@ -32,16 +35,19 @@ UNKNOWN_DEVICES = "ES:DEV1"
 class Delivered:
     device_id: str
     processed: Processed
+    # Signed alerts (0x8F66/0x8F67) of future-dated commands that came due before this command arrived, run first.
+    alerts: tuple[bytes, ...] = ()
 
 
-def device_state(row: EstateDevice, anchors: Mapping[int, bytes]) -> DeviceState:
+def device_state(row: EstateDevice | Row[Any], anchors: Mapping[int, bytes]) -> DeviceState:
     """A stored device as the processor sees it."""
     cells = tuple(Cell(role, usage, cell_usage, anchors.get(anchor) if anchor is not None else None, state)
                   for role, usage, cell_usage, anchor, state in json.loads(row.cells))
     counters = {int(role): int(value) for role, value in json.loads(row.counters).items()}
     assert row.ds_private_key is not None
+    pending = tuple(bytes.fromhex(octets) for octets in json.loads(row.pending)) if row.pending else ()
     return DeviceState(bytes.fromhex(row.device_id), row.ds_private_key, row.ka_private_key, cells, counters,
-                       row.faults)
+                       row.faults, pending, row.alerts_sent or 0)
 
 
 def deliver(database: Database, commands: Mapping[str, bytes], now: dt.datetime | None = None) -> list[Delivered]:
@@ -49,37 +55,88 @@ def deliver(database: Database, commands: Mapping[str, bytes], now: dt.datetime 
     state is saved, or none. Refuses (``ES:DEV1``) when a Device ID is not in the estate."""
     moment = now or dt.datetime.now(dt.UTC)
     with database.session() as session:
+        # Plain rows, not ORM objects: a chunk of devices is read in one query and written in one executemany.
         rows = {row.device_id: row for row in session.execute(
-            select(EstateDevice).where(EstateDevice.device_id.in_(list(commands))).with_for_update()).scalars()}
+            select(_DEVICES).where(_DEVICES.c.device_id.in_(list(commands))).with_for_update())}
         missing = sorted(set(commands) - set(rows))
         if missing:
             raise EstateError(UNKNOWN_DEVICES, f"{len(missing)} devices are not in the estate, such as {missing[0]}",
                               field="device")
-        anchor_ids = {cell[3] for row in rows.values() for cell in json.loads(row.cells) if cell[3] is not None}
-        anchors = {anchor_id: der for anchor_id, der in session.execute(
-            select(EstateAnchor.id, EstateAnchor.der).where(EstateAnchor.id.in_(anchor_ids)))}
-        ids_by_der = {der: anchor_id for anchor_id, der in anchors.items()}
+        anchors, ids_by_der = _anchors(session, rows.values())
         out: list[Delivered] = []
+        updates: list[dict[str, Any]] = []
         for device_id, octets in commands.items():
             row = rows[device_id]
             before = device_state(row, anchors)
-            result = process(before, octets, moment)
+            current, alerts = run_due(before, moment) if before.pending else (before, [])
+            result = process(current, octets, moment)
             if result.state != before:
-                _save(session, row, result.state, ids_by_der)
-            out.append(Delivered(device_id, result))
+                _save(session, row, result.state, ids_by_der, updates)
+            out.append(Delivered(device_id, result, tuple(alerts)))
+        _write(session, updates)
         return out
 
 
-def _save(session: Session, row: EstateDevice, state: DeviceState, ids_by_der: dict[bytes, int]) -> None:
+def run_due_commands(database: Database, now: dt.datetime | None = None, *,
+                     chunk_size: int = 500) -> dict[str, list[bytes]]:
+    """Run every stored future-dated command whose execution time has come, each device's in the order received;
+    one transaction per chunk of devices. Returns each device's signed alerts (0x8F66 when every cell of the
+    command succeeded, 0x8F67 otherwise)."""
+    moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    out: dict[str, list[bytes]] = {}
+    while True:
+        with database.session() as session:
+            rows = list(session.execute(
+                select(_DEVICES).where(_DEVICES.c.next_due_at <= moment).order_by(_DEVICES.c.number)
+                .limit(chunk_size).with_for_update()))
+            if not rows:
+                return out
+            anchors, ids_by_der = _anchors(session, rows)
+            updates: list[dict[str, Any]] = []
+            for row in rows:
+                state, alerts = run_due(device_state(row, anchors), moment)
+                _save(session, row, state, ids_by_der, updates)
+                out.setdefault(row.device_id, []).extend(alerts)
+            _write(session, updates)
+
+
+def _anchors(session: Session, rows: Iterable[Row[Any]]) -> tuple[dict[int, bytes], dict[bytes, int]]:
+    """The certificates the devices' cells hold, by anchor id, in one query; and the ids by certificate."""
+    anchor_ids = {cell[3] for row in rows for cell in json.loads(row.cells) if cell[3] is not None}
+    anchors = {anchor_id: der for anchor_id, der in session.execute(
+        select(EstateAnchor.id, EstateAnchor.der).where(EstateAnchor.id.in_(anchor_ids)))}
+    return anchors, {der: anchor_id for anchor_id, der in anchors.items()}
+
+
+def _save(session: Session, row: Row[Any], state: DeviceState, ids_by_der: dict[bytes, int],
+          updates: list[dict[str, Any]]) -> None:
+    """Add the device's new state to ``updates`` (written by :func:`_write`, with the rest of the chunk)."""
     cells = []
     for cell in state.cells:
         anchor_id = None if cell.anchor is None else _anchor_id(session, cell, ids_by_der)
         cells.append([cell.role, cell.key_usage, cell.cell_usage, anchor_id, cell.state])
-    row.cells = json.dumps(cells, separators=(",", ":"))
-    row.counters = json.dumps({str(role): value for role, value in sorted(state.counters.items())},
-                              separators=(",", ":"))
-    row.faults = int(state.faults)
-    row.anchor_state = worst_state(cell.state for cell in state.cells)
+    updates.append({
+        "b_number": row.number,
+        "b_cells": json.dumps(cells, separators=(",", ":")),
+        "b_counters": json.dumps({str(role): value for role, value in sorted(state.counters.items())},
+                                 separators=(",", ":")),
+        "b_faults": int(state.faults),
+        "b_anchor_state": worst_state(cell.state for cell in state.cells),
+        "b_pending": json.dumps([octets.hex() for octets in state.pending]) if state.pending else None,
+        "b_next_due_at": min(execution_time(octets) for octets in state.pending).astimezone(dt.UTC)
+        if state.pending else None,
+        "b_alerts_sent": state.alerts_sent})
+
+
+_DEVICES = cast(Table, EstateDevice.__table__)
+_SAVED = ("cells", "counters", "faults", "anchor_state", "pending", "next_due_at", "alerts_sent")
+
+
+def _write(session: Session, updates: list[dict[str, Any]]) -> None:
+    """The chunk's changed devices in one executemany UPDATE."""
+    if updates:
+        session.execute(update(_DEVICES).where(_DEVICES.c.number == bindparam("b_number"))
+                        .values({name: bindparam(f"b_{name}") for name in _SAVED}), updates)
 
 
 def _anchor_id(session: Session, cell: Cell, ids_by_der: dict[bytes, int]) -> int:

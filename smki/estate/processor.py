@@ -48,8 +48,7 @@ from smki.gbcs import (
     UpdateSecurityCredentials,
     build,
     decode,
-    encode,
-    sign,
+    sign_and_encode,
     verify_mac,
     verify_signature,
 )
@@ -96,7 +95,9 @@ MAY_REPLACE: dict[Mode, frozenset[Role]] = {
     Mode.SUPPLIER_BY_TRANS_COS: frozenset({Role.SUPPLIER}),
     Mode.ANY_EXCEPT_ABNORMAL_ROOT_BY_RECOVERY: _ALL - {Role.ROOT},
     Mode.ANY_BY_CONTINGENCY: _ALL}
-_FAULT_STATUS = ((Fault.BUSY, StatusCode.RESOURCES_BUSY), (Fault.OUT_OF_MEMORY, StatusCode.INSUFFICIENT_MEMORY))
+_FAULT_STATUS = ((int(Fault.BUSY), StatusCode.RESOURCES_BUSY),
+                 (int(Fault.OUT_OF_MEMORY), StatusCode.INSUFFICIENT_MEMORY))
+_OFFLINE, _COMMAND_LOST = int(Fault.OFFLINE), int(Fault.COMMAND_LOST)
 MAX_PATH = 3   # certification-path certificates a command may carry
 
 
@@ -129,9 +130,10 @@ class _Refused(Exception):
 
 def process(state: DeviceState, octets: bytes, now: dt.datetime) -> Processed:
     """The device ``state`` receives ``octets`` at ``now``."""
-    if state.faults & Fault.OFFLINE:
+    faults = int(state.faults)   # plain int arithmetic: IntFlag operators build enum members on every call
+    if faults & _OFFLINE:
         return Processed(state, refusal=Refusal(OFFLINE, f"device {state.device_id.hex().upper()} is offline"))
-    if state.faults & Fault.COMMAND_LOST:
+    if faults & _COMMAND_LOST:
         # One command is lost; the next one arrives.
         return Processed(dataclasses.replace(state, faults=state.faults & ~Fault.COMMAND_LOST),
                          refusal=Refusal(LOST, "the command was lost in transit before it reached the device"))
@@ -142,7 +144,7 @@ def process(state: DeviceState, octets: bytes, now: dt.datetime) -> Processed:
     mode, control = command.mode, command.control
     signer = SIGNER[mode]
     for fault, status in _FAULT_STATUS:
-        if state.faults & fault:
+        if faults & fault:
             # Authenticated, then unable to act: every cell answered with the fault's status, nothing changed.
             outcomes = tuple(_outcome(r.target_cell, status, state.cell(r.target_cell), None)
                              for r in command.replacements)
@@ -155,6 +157,15 @@ def process(state: DeviceState, octets: bytes, now: dt.datetime) -> Processed:
         return Processed(later, _respond(state, apdu, None, now))
     new_state, outcome = _execute(dataclasses.replace(state, counters=consumed), command, now)
     return Processed(new_state, _respond(state, apdu, outcome, now), outcomes=outcome.outcomes)
+
+
+def execution_time(octets: bytes) -> dt.datetime:
+    """When a future-dated command the device accepted is to run (its ``executionDateTime``)."""
+    message = decode(octets)   # authenticated when it arrived
+    apdu = message.apdu if isinstance(message, GeneralCiphering) else message
+    command = apdu.payload
+    assert isinstance(command, UpdateSecurityCredentials) and command.execution_date_time is not None
+    return command.execution_date_time
 
 
 def run_due(state: DeviceState, now: dt.datetime) -> tuple[DeviceState, list[bytes]]:
@@ -176,7 +187,7 @@ def run_due(state: DeviceState, now: dt.datetime) -> tuple[DeviceState, list[byt
         state = dataclasses.replace(state, alerts_sent=state.alerts_sent + 1)
         alert = build.alert(Eui64(state.device_id), apdu.header.business_originator, state.alerts_sent,
                             command.execution_date_time, outcome, code)
-        alerts.append(encode(sign(alert, state.ds_key())))
+        alerts.append(sign_and_encode(alert, state.ds_key()))
     return dataclasses.replace(state, pending=tuple(waiting)), alerts
 
 
@@ -276,7 +287,8 @@ def _execute(state: DeviceState, command: UpdateSecurityCredentials,
     contingency command are validated against the new root."""
     mode, control = command.mode, command.control
     cells = {(c.role, c.key_usage, c.cell_usage): c for c in state.cells}
-    path = [a for a in (read_certificate(der) for der in command.certification_path[:MAX_PATH]) if a is not None]
+    path = tuple(a for a in (read_certificate(der) for der in command.certification_path[:MAX_PATH])
+                 if a is not None)
     time_checks = control.time_based_cpv_checks is not CpvTimeChecks.DISAPPLY
     order = sorted(range(len(command.replacements)),
                    key=lambda i: command.replacements[i].target_cell.role is not Role.ROOT)
@@ -303,7 +315,7 @@ def _execute(state: DeviceState, command: UpdateSecurityCredentials,
 
 
 def _check(mode: Mode, target: TrustAnchorCell, existing: Cell | None, candidate: Anchor | None,
-           path: list[Anchor], cells: dict[tuple[int, str, int], Cell], now: dt.datetime,
+           path: tuple[Anchor, ...], cells: dict[tuple[int, str, int], Cell], now: dt.datetime,
            time_checks: bool) -> StatusCode:
     if target.role not in MAY_REPLACE[mode]:
         return StatusCode.OTHER                                  # the mode does not authorise this cell
@@ -324,10 +336,19 @@ def _check(mode: Mode, target: TrustAnchorCell, existing: Cell | None, candidate
     root = read_certificate(root_cell.anchor) if root_cell is not None and root_cell.anchor else None
     if root is None:
         return StatusCode.NO_TRUST_ANCHOR
-    chain = _chain(candidate, path, root)
+    return _path_status(candidate, path, root, now if time_checks else None)
+
+
+@lru_cache(maxsize=1024)
+def _path_status(candidate: Anchor, path: tuple[Anchor, ...], root: Anchor, now: dt.datetime | None) -> StatusCode:
+    """Whether ``candidate`` chains through ``path`` to ``root`` and (unless ``now`` is None) every link is in
+    time. Cached: a drill places the same few certificates, with the same path, on every device at one moment
+    (an Anchor is one object per DER, compared by identity)."""
+    chain = _chain(candidate, list(path), root)
     if chain is None:
         return StatusCode.NO_TRUST_ANCHOR                        # no path to the current root
-    return StatusCode.SUCCESS if _in_time(chain, now, time_checks) else StatusCode.BAD_CERTIFICATE
+    in_time = now is None or _in_time(chain, now, True)
+    return StatusCode.SUCCESS if in_time else StatusCode.BAD_CERTIFICATE
 
 
 def _chain(leaf: Anchor, path: list[Anchor], root: Anchor) -> list[Anchor] | None:
@@ -400,4 +421,4 @@ def _outcome(cell: TrustAnchorCell, status: StatusCode, existing: Cell | None,
 
 
 def _respond(state: DeviceState, apdu: GeneralSigning, outcome: ExecutionOutcome | None, now: dt.datetime) -> bytes:
-    return encode(sign(build.response(apdu.header, outcome, now), state.ds_key()))
+    return sign_and_encode(build.response(apdu.header, outcome, now), state.ds_key())

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
-from repository.store import CertificateRepository
+from repository.store import CertificateRepository, normalised_serial
 from smki.bootstrap import RECOVERY_KEY
 from smki.core.errors import SmkiError
 from smki.core.eui64 import Eui64
@@ -56,6 +56,7 @@ from smki.gbcs import (
     decode,
     encode,
     sign,
+    sign_and_encode,
     verify_signature,
     wrap_with_mac,
 )
@@ -70,6 +71,15 @@ ROLE_BY_NAME = {"recovery": RemotePartyRole.RECOVERY, "supplier": RemotePartyRol
                 "networkOperator": RemotePartyRole.NETWORK_OPERATOR,
                 "accessControlBroker": RemotePartyRole.ACCESS_CONTROL_BROKER,
                 "transitionalCoS": RemotePartyRole.TRANSITIONAL_COS, "wanProvider": RemotePartyRole.WAN_PROVIDER}
+
+
+def parse_share(text: str) -> tuple[int, int]:
+    """``K/N`` (the devices numbered K modulo N) as a pair, or ``ES:SND1``."""
+    k, slash, n = text.partition("/")
+    if not (slash and k.strip().isdigit() and n.strip().isdigit() and 0 <= int(k) < int(n)):
+        raise EstateError(BAD_REQUEST, f"--share is K/N with 0 <= K < N (this sender's share of N), not {text!r}",
+                          field="share")
+    return int(k), int(n)
 
 
 @dataclass
@@ -90,6 +100,7 @@ class SendReport:
 class _Device:
     device_id: str
     ds_serial: str | None
+    ka_serial: str | None
     cells: list[list]
     anchors: dict[int, tuple[str, str | None, bytes]]   # anchor id -> (serial, subject EUI, DER)
 
@@ -101,13 +112,16 @@ class CommandSender:
         self.test_keys = TestKeyStore(instance)
         self.issuing_oca = instance.hierarchy.certificate("issuing_oca").public_bytes(Encoding.DER)
         self._newest: dict[tuple[str, int, str], list[bytes]] = {}
-        self._device_keys: dict[str, ec.EllipticCurvePublicKey | None] = {}
+        self._device_keys: dict[str, ec.EllipticCurvePublicKey] = {}   # the chunk in hand's
+        self._payloads: dict[tuple[object, ...], UpdateSecurityCredentials | EstateError] = {}
 
     def send(self, mode_name: str, roles: Sequence[str], device_ids: Iterable[str] | None = None, *,
              chunk_size: int = 500, now: dt.datetime | None = None,
-             progress: Callable[[int], None] | None = None) -> SendReport:
+             progress: Callable[[int], None] | None = None, share: tuple[int, int] | None = None) -> SendReport:
         """Send one command per device (all devices when ``device_ids`` is None), replacing the cells of
-        ``roles``; deliver them in chunks, one transaction each; check every answer."""
+        ``roles``; deliver them in chunks, one transaction each; check every answer. ``share`` (k, n): only
+        the devices whose number is k modulo n, so that n senders at once (processes, machines) share an
+        estate without sending any device two commands."""
         if mode_name not in MODES:
             raise EstateError(BAD_REQUEST, f"--mode must be one of {', '.join(MODES)}, not {mode_name!r}",
                               field="mode")
@@ -115,15 +129,23 @@ class CommandSender:
         if unknown or not roles:
             raise EstateError(BAD_REQUEST, f"--cells names roles among {', '.join(ROLE_BY_NAME)}; got "
                               f"{', '.join(unknown) or 'none'}", field="cells")
+        if share is not None and not 0 <= share[0] < share[1]:
+            raise EstateError(BAD_REQUEST, f"a share is (k, n) with 0 <= k < n, not {share}", field="share")
         mode = MODES[mode_name]
         if mode is CredentialsReplacementMode.SUPPLIER_BY_SUPPLIER and set(roles) != {"supplier"}:
             raise EstateError(BAD_REQUEST, "a supplierBySupplier command replaces only the supplier's cells: "
                               "--cells supplier", field="cells")
         moment = now or dt.datetime.now(dt.UTC)
         counter = int(moment.timestamp() * 1000)
+        self._payloads = {}
         report = SendReport()
         wanted = None if device_ids is None else sorted({Eui64.parse(d).hex for d in device_ids})
-        for chunk in self._chunks(wanted, chunk_size):
+        for chunk in self._chunks(wanted, chunk_size, share):
+            # The chunk's Device Certificates in one Repository query, not one per device.
+            self._device_keys = self._certificate_keys(
+                [d.ds_serial for d in chunk] + ([d.ka_serial for d in chunk] if mode is not
+                                                CredentialsReplacementMode.ANY_EXCEPT_ABNORMAL_ROOT_BY_RECOVERY
+                                                else []))
             commands: dict[str, bytes] = {}
             for device in chunk:
                 report.devices += 1
@@ -147,6 +169,39 @@ class CommandSender:
 
     def _command(self, mode: CredentialsReplacementMode, roles: Sequence[str], device: _Device,
                  counter: int) -> bytes:
+        payload = self._payload(mode, roles, device, counter)
+        target = Eui64.parse(device.device_id)
+        if mode is CredentialsReplacementMode.ANY_EXCEPT_ABNORMAL_ROOT_BY_RECOVERY:
+            originator = self.instance.policies.environment.dcc_entity_identifiers["recovery"]
+            return sign_and_encode(build.command(originator, target, counter, payload),
+                                   self.instance.keystore.signer(RECOVERY_KEY))
+        supplier_cell = self._cell(device, RemotePartyRole.SUPPLIER, "digitalSignature")
+        acb_cell = self._cell(device, RemotePartyRole.ACCESS_CONTROL_BROKER, "keyAgreement")
+        supplier_key = self.test_keys.private_key(supplier_cell[0])
+        acb_key = self.test_keys.private_key(acb_cell[0])
+        device_ka = self._device_keys.get(device.ka_serial or "")
+        if device_ka is None:
+            raise EstateError(UNVERIFIED, f"device {device.device_id}'s key-agreement certificate is not in the "
+                              "Repository")
+        assert supplier_cell[1] is not None
+        signed = sign(build.command(Eui64.parse(supplier_cell[1]), target, counter, payload), supplier_key)
+        return encode(wrap_with_mac(signed, acb_key, device_ka))
+
+    def _payload(self, mode: CredentialsReplacementMode, roles: Sequence[str], device: _Device,
+                 counter: int) -> UpdateSecurityCredentials:
+        """The command's payload: the same for every device whose cells hold the same certificates (the
+        signature covers the header, which names the device), so it is built once per such group and its
+        encoding (DER of the certificates) reused."""
+        key = (mode, tuple(roles), counter, tuple((c[0], c[1], c[2], c[3]) for c in device.cells))
+        cached = self._payloads.get(key)
+        if cached is None:
+            cached = self._payloads[key] = self._build_payload(mode, roles, device, counter)
+        if isinstance(cached, EstateError):
+            raise cached
+        return cached
+
+    def _build_payload(self, mode: CredentialsReplacementMode, roles: Sequence[str], device: _Device,
+                       counter: int) -> UpdateSecurityCredentials | EstateError:
         codes = {int(ROLE_BY_NAME[r]) for r in roles}
         replacements = []
         for role, usage, cell_usage, anchor_id, _state in device.cells:
@@ -162,27 +217,13 @@ class CommandSender:
                 replacements.append(TrustAnchorReplacement(der, TrustAnchorCell(
                     RemotePartyRole(role), KEY_USAGE_BY_NAME[usage], CellUsage(cell_usage))))
         if not replacements:
-            raise EstateError(NOTHING_TO_PLACE, "the device holds no cell of those roles with a certificate to "
-                              "replace it with")
-        target = Eui64.parse(device.device_id)
-        if mode is CredentialsReplacementMode.ANY_EXCEPT_ABNORMAL_ROOT_BY_RECOVERY:
-            control = AuthorisingRemotePartyControl(mode, counter, authorising_cell=TrustAnchorCell(
-                RemotePartyRole.RECOVERY, KEY_USAGE_BY_NAME["digitalSignature"]))
-            payload = UpdateSecurityCredentials(control, tuple(replacements), (self.issuing_oca,))
-            originator = self.instance.policies.environment.dcc_entity_identifiers["recovery"]
-            return encode(sign(build.command(originator, target, counter, payload),
-                               self.instance.keystore.signer(RECOVERY_KEY)))
-        supplier_cell = self._cell(device, RemotePartyRole.SUPPLIER, "digitalSignature")
-        acb_cell = self._cell(device, RemotePartyRole.ACCESS_CONTROL_BROKER, "keyAgreement")
-        supplier_key = self.test_keys.private_key(supplier_cell[0])
-        acb_key = self.test_keys.private_key(acb_cell[0])
-        device_ka = self._device_ka(device.device_id)
+            return EstateError(NOTHING_TO_PLACE, "the device holds no cell of those roles with a certificate to "
+                               "replace it with")
+        signer = RemotePartyRole.RECOVERY if mode is CredentialsReplacementMode.ANY_EXCEPT_ABNORMAL_ROOT_BY_RECOVERY \
+            else RemotePartyRole.SUPPLIER
         control = AuthorisingRemotePartyControl(mode, counter, authorising_cell=TrustAnchorCell(
-            RemotePartyRole.SUPPLIER, KEY_USAGE_BY_NAME["digitalSignature"]))
-        payload = UpdateSecurityCredentials(control, tuple(replacements), (self.issuing_oca,))
-        assert supplier_cell[1] is not None
-        signed = sign(build.command(Eui64.parse(supplier_cell[1]), target, counter, payload), supplier_key)
-        return encode(wrap_with_mac(signed, acb_key, device_ka))
+            signer, KEY_USAGE_BY_NAME["digitalSignature"]))
+        return UpdateSecurityCredentials(control, tuple(replacements), (self.issuing_oca,))
 
     @staticmethod
     def _cell(device: _Device, role: RemotePartyRole, usage: str) -> tuple[str, str | None, bytes]:
@@ -206,25 +247,19 @@ class CommandSender:
             self._newest[key] = found
         return next((der for der in self._newest[key] if der not in held_elsewhere), None)
 
-    def _device_ka(self, device_id: str) -> ec.EllipticCurvePublicKey:
-        with self.instance.database.session() as session:
-            serial = session.scalar(select(EstateDevice.ka_serial).where(EstateDevice.device_id == device_id))
-        key = self._certificate_key(serial)
-        if key is None:
-            raise EstateError(UNVERIFIED, f"device {device_id}'s key-agreement certificate is not in the Repository")
-        return key
-
-    def _certificate_key(self, serial: str | None) -> ec.EllipticCurvePublicKey | None:
-        if serial is None:
-            return None
-        if serial not in self._device_keys:
-            record = self.repository.get(serial)
-            key = None
-            if record is not None and record.der is not None:
-                public = x509.load_der_x509_certificate(record.der).public_key()
-                key = public if isinstance(public, ec.EllipticCurvePublicKey) else None
-            self._device_keys[serial] = key
-        return self._device_keys[serial]
+    def _certificate_keys(self, serials: Iterable[str | None]) -> dict[str, ec.EllipticCurvePublicKey]:
+        """The public keys of the certificates with these serials (Device Certificates), by serial as the estate
+        stores it; one Repository query."""
+        wanted = {serial for serial in serials if serial is not None}
+        found = self.repository.find_many(wanted)
+        keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        for serial in wanted:
+            records = found.get(normalised_serial(serial), [])
+            if len(records) == 1 and records[0].der is not None:
+                public = x509.load_der_x509_certificate(records[0].der).public_key()
+                if isinstance(public, ec.EllipticCurvePublicKey):
+                    keys[serial] = public
+        return keys
 
     # --- checking --------------------------------------------------------------------------------------
 
@@ -233,7 +268,7 @@ class CommandSender:
             self._problem(report, UNVERIFIED, f"{device.device_id}: accepted but answered nothing")
             return
         report.answered += 1
-        key = self._certificate_key(device.ds_serial)
+        key = self._device_keys.get(device.ds_serial or "")
         try:
             if key is None:
                 raise EstateError(UNVERIFIED, "its Device Certificate is not in the Repository")
@@ -264,14 +299,18 @@ class CommandSender:
 
     # --- reading the estate ------------------------------------------------------------------------------
 
-    def _chunks(self, wanted: list[str] | None, size: int) -> Iterable[list[_Device]]:
+    def _chunks(self, wanted: list[str] | None, size: int,
+                share: tuple[int, int] | None = None) -> Iterable[list[_Device]]:
         last = ""
         while True:
             with self.instance.database.session() as session:
-                statement = select(EstateDevice.device_id, EstateDevice.ds_serial, EstateDevice.cells) \
+                statement = select(EstateDevice.device_id, EstateDevice.ds_serial, EstateDevice.ka_serial,
+                                   EstateDevice.cells) \
                     .where(EstateDevice.device_id > last).order_by(EstateDevice.device_id).limit(size)
                 if wanted is not None:
                     statement = statement.where(EstateDevice.device_id.in_(wanted))
+                if share is not None:
+                    statement = statement.where(EstateDevice.number % share[1] == share[0])
                 rows = session.execute(statement).all()
                 if not rows:
                     if wanted is not None and last == "":
@@ -282,5 +321,6 @@ class CommandSender:
                 anchors = {a.id: (a.serial, a.subject_eui, a.der) for a in session.execute(
                     select(EstateAnchor.id, EstateAnchor.serial, EstateAnchor.subject_eui, EstateAnchor.der)
                     .where(EstateAnchor.id.in_(ids)))}
-            yield [_Device(row.device_id, row.ds_serial, cells[row.device_id], anchors) for row in rows]
+            yield [_Device(row.device_id, row.ds_serial, row.ka_serial, cells[row.device_id], anchors)
+                   for row in rows]
             last = rows[-1].device_id

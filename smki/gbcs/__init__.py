@@ -27,7 +27,7 @@ from smki.gbcs.errors import CODES, GbcsError
 from smki.gbcs.messages import decode, encode
 from smki.gbcs.payload import decode_alert, decode_command, decode_response, encode_payload
 from smki.gbcs.rtds import export, from_hex, read_message_file, signer_among, to_hex, write_message_file
-from smki.gbcs.signing import sign, to_be_signed, verify_signature
+from smki.gbcs.signing import sign, sign_and_encode, to_be_signed, verify_signature
 from smki.gbcs.values import (
     AuthorisingRemotePartyControl,
     CellUsage,
@@ -63,6 +63,6 @@ __all__ = [
     "StatusCode", "TrustAnchorCell", "TrustAnchorReplacement", "UpdateSecurityCredentials",
     "UpdateSecurityCredentialsAlert", "UpdateSecurityCredentialsResponse", "build", "compute_mac", "decode",
     "decode_alert", "decode_command", "decode_response", "describe", "dlms_date_time", "encode", "encode_payload",
-    "export", "from_hex", "mac_key", "parse_dlms_date_time", "read_message_file", "sign", "signer_among",
-    "to_be_signed", "to_hex", "verify_mac", "verify_signature", "wrap_with_mac", "write_message_file",
+    "export", "from_hex", "mac_key", "parse_dlms_date_time", "read_message_file", "sign", "sign_and_encode",
+    "signer_among", "to_be_signed", "to_hex", "verify_mac", "verify_signature", "wrap_with_mac", "write_message_file",
 ]

@@ -286,10 +286,21 @@ def _alert(value: asn1.UpdateSecurityCredentialsAlert) -> UpdateSecurityCredenti
 
 def encode_payload(payload: Payload, length_encoding: LengthEncoding = LengthEncoding.DER) -> bytes:
     """The payload's octets; a value that cannot be encoded is a GB:E021 GbcsError."""
+    global _last_encoded
+    last = _last_encoded   # one read of an immutable tuple: safe with threads
+    if last is not None and last[0] is payload and last[1] is length_encoding:
+        # The very same (immutable) value again, as when one command is signed and then encoded: hashing a
+        # payload of certificates for the cache below costs more than this check.
+        return last[2]
     try:
-        return _encode_cached(payload, length_encoding)
+        octets = _encode_cached(payload, length_encoding)
     except TypeError:  # a value holding something unhashable (a list for a tuple): encode it uncached
         return _encode(payload, length_encoding)
+    _last_encoded = (payload, length_encoding, octets)   # held, so that its id cannot be reused meanwhile
+    return octets
+
+
+_last_encoded: tuple[Payload, LengthEncoding, bytes] | None = None
 
 
 @lru_cache(maxsize=_PAYLOAD_CACHE)

@@ -147,6 +147,16 @@ def sign(apdu: GeneralSigning, private_key: ec.EllipticCurvePrivateKey) -> Gener
     return replace(apdu, signature=signature, pre_command=False)
 
 
+def sign_and_encode(apdu: GeneralSigning, private_key: ec.EllipticCurvePrivateKey) -> bytes:
+    """``encode(sign(apdu, private_key))``, encoding the APDU once rather than twice (what a sender of a million
+    commands, or a device answering them, does per message)."""
+    _check_p256(private_key, ec.EllipticCurvePrivateKey, "signing key")
+    signed = to_be_signed(apdu)
+    r, s = decode_dss_signature(private_key.sign(signed, ec.ECDSA(hashes.SHA256())))
+    return (bytes((GENERAL_SIGNING_TAG,)) + signed + bytes((SIGNATURE_LENGTH,))
+            + r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big"))
+
+
 def verify_signature(message: GeneralCiphering | GeneralSigning | bytes,
                      public_key: ec.EllipticCurvePublicKey) -> None:
     """Raise GB:E019 unless the signature verifies with ``public_key`` (GB:E023 when there is none).

@@ -235,6 +235,9 @@ class FormService:
         elif form.effect == "record_demand_notice":
             from smki.ra import forecasts
             forecasts.check_notice(session, self.ra.instance.policies.variance, payload, _now())
+        elif form.effect == "record_repository_demand_forecast":
+            from smki.ra import demand_forecasts
+            demand_forecasts.check_forecast(session, self.ra.instance.policies.variance, payload, _now())
         return organisation_id
 
     # --- the workflow ------------------------------------------------------------------------------------
@@ -373,9 +376,9 @@ class FormService:
             submission.organisation_id = organisation.id
             result = {"organisation_id": organisation.id, "user_ids": {
                 u.user_role: u.eui64 for u in registry.user_ids(session, organisation.id)}}
-        elif form.effect in ("appoint_director", "appoint_sro", "appoint_aro"):
+        elif form.effect in ("appoint_director", "appoint_sro", "appoint_aro", "appoint_key_custodian"):
             role = {"appoint_director": payload.get("capacity", "director"), "appoint_sro": "sro",
-                    "appoint_aro": "aro"}[form.effect]
+                    "appoint_aro": "aro", "appoint_key_custodian": "key_custodian"}[form.effect]
             person = registry.add_person(session, organisation_id=payload["organisation_id"], name=payload["name"],
                                          email=payload.get("email"))
             appointment = registry.appoint(
@@ -429,6 +432,12 @@ class FormService:
             from smki.ra import forecasts
             result = {"notice_id": forecasts.record_notice(session, payload, submission_id=submission.id,
                                                            now=_now()).id}
+        elif form.effect == "record_repository_demand_forecast":
+            from smki.ra import demand_forecasts
+            demand = demand_forecasts.record_forecast(session, self.ra.instance.policies.variance, payload,
+                                                      submission_id=submission.id,
+                                                      submitted_by=submission.submitted_by, now=_now())
+            result = {"forecast_id": demand.id, "repository_user": demand.repository_user}
         else:
             raise ConfigurationError("CA:CFG5", f"form {form.name}: unknown effect {form.effect}")
         submission.result = {**(submission.result or {}), **{k: _jsonable(v) for k, v in result.items()}}

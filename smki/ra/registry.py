@@ -191,3 +191,8 @@ def appointments(session: Session, organisation_id: int, role: str | None = None
     if role:
         query = query.where(Appointment.role == role)
     return list(session.execute(query.order_by(Appointment.id)).scalars())
+
+
+def appointment(session: Session, appointment_id: int) -> Appointment | None:
+    """One appointment by its number, whatever its Party (None: there is none)."""
+    return session.get(Appointment, appointment_id)

@@ -90,6 +90,36 @@ def show(month: str, fmt: str, out: Path | None) -> None:
         click.echo(content, nl=False)
 
 
+@report.command("demand")
+@click.option("--month", metavar="YYYY-MM", help="The calendar month to report on.")
+@click.option("--day", metavar="YYYY-MM-DD", help="One day to report on.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "html"]), default="csv")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of standard output.")
+def demand_command(month: str | None, day: str | None, fmt: str, out: Path | None) -> None:
+    """The Repository Demand Exceptions report (Appendix P): each Repository user's requests per day and time
+    band against its forecast; exceptions at or above 120% of it, and requests with no forecast."""
+    from smki.reports import demand, demand_render
+    from smki.schema import migrate
+
+    if (month is None) == (day is None):
+        _fail(SmkiError(demand.BAD_PERIOD, "give exactly one of --month YYYY-MM or --day YYYY-MM-DD."))
+        return
+    instance = Instance.from_env()
+    migrate(instance.database)
+    try:
+        report_ = demand.build(instance.database, instance.policies.variance, str(month or day))
+    except SmkiError as error:
+        _fail(error)
+        return
+    content = demand_render.render(report_, fmt)
+    if out:
+        out.write_bytes(content)
+        click.echo(f"Repository Demand Exceptions Report {report_.period}: {len(report_.exceptions)} exception(s) "
+                   f"in {len(report_.lines)} line(s); written to {out}")
+    else:
+        click.echo(content.decode(), nl=False)
+
+
 @report.command("schedule")
 def schedule() -> None:
     """Run the report schedule in the foreground: each month's report is produced without anyone asking."""

@@ -460,3 +460,51 @@ def test_damaged_certificates_in_a_signed_command_are_refused_cell_by_cell(estat
         assert result.state.cells == state.cells
 
     check()
+
+
+def test_a_stored_future_dated_command_runs_at_its_time_and_raises_the_alert(estate: Estate) -> None:
+    from smki.estate.processing import run_due_commands
+    database = estate.instance.database
+    later = NOW + dt.timedelta(days=2)
+    future = recovery_command(estate, 70, every_organisation_cell(estate), execution=later)
+    cells_before, _ = stored(estate)
+    [accepted] = deliver(database, {estate.device_id: future}, NOW)
+    response = response_of(estate, accepted.processed.answer)
+    assert response.outcome is None and accepted.alerts == ()
+    cells, counters = stored(estate)
+    assert cells == cells_before and json.loads(counters)["1"] == 70    # accepted, not run; counter consumed
+    assert len(device_state_of(estate).pending) == 1                    # kept in the database
+
+    assert run_due_commands(database, NOW + dt.timedelta(days=1)) == {}   # not yet
+    assert stored(estate)[0] == cells_before
+    due = run_due_commands(database, later)
+    [alert] = due[estate.device_id]
+    public = device_certificate(estate).public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    verify_signature(alert, public)
+    message = decode(alert)
+    assert isinstance(message, GeneralSigning) and isinstance(message.payload, UpdateSecurityCredentialsAlert)
+    assert message.payload.alert_code == 0x8F66
+    assert {o.status for o in message.payload.outcome.outcomes} == {StatusCode.SUCCESS}
+    state = device_state_of(estate)
+    assert state.pending == () and state.alerts_sent == 1
+    for key, der in estate.fresh.items():
+        cell = state.cell(_cell(*key))
+        assert cell is not None and cell.anchor == der and cell.state == "replaced"
+    assert run_due_commands(database, later + dt.timedelta(days=1)) == {}   # ran once
+
+
+def test_a_due_command_runs_before_the_next_command_delivered(estate: Estate) -> None:
+    database = estate.instance.database
+    later = NOW + dt.timedelta(hours=1)
+    deliver(database, {estate.device_id: recovery_command(estate, 80, every_organisation_cell(estate),
+                                                           execution=later)}, NOW)
+    # the next command arrives after the first came due: the device ran the first at its time, then this one
+    [delivered] = deliver(database, {estate.device_id: recovery_command(estate, 90, [])},
+                          later + dt.timedelta(minutes=1))
+    [alert] = delivered.alerts
+    message = decode(alert)
+    assert isinstance(message, GeneralSigning) and isinstance(message.payload, UpdateSecurityCredentialsAlert)
+    assert message.payload.alert_code == 0x8F66
+    assert delivered.processed.refusal is None
+    assert device_state_of(estate).pending == ()

@@ -95,3 +95,26 @@ def test_smki_estate_send(instance: Instance, jobs: EstateJobs) -> None:
     refused = CliRunner().invoke(estate, ["send", "--mode", "supplier", "--cells", "wanProvider"], env=env,
                                  catch_exceptions=False)
     assert refused.exit_code == 2 and "ES:SND1" in refused.output
+    for bad in ("2/2", "1", "a/b", "-1/2"):
+        refused = CliRunner().invoke(estate, ["send", "--mode", "recovery", "--cells", "wanProvider", "--share", bad],
+                                     env=env, catch_exceptions=False)
+        assert refused.exit_code == 2 and "ES:SND1" in refused.output, bad
+    half = CliRunner().invoke(estate, ["send", "--mode", "recovery", "--cells", "wanProvider", "--share", "1/2",
+                                       "--json"], env=env, catch_exceptions=False)
+    assert half.exit_code == 0, half.output
+    assert json.loads(half.output)["devices"] == 1
+
+
+def test_senders_sharing_the_estate_send_each_device_one_command(instance: Instance, jobs: EstateJobs) -> None:
+    seed_demo(instance)
+    TestKeyStore(instance).issue_test_credentials()
+    jobs.service.create_run(5, types="ESME")
+    jobs.run_pending()
+    before = held(instance, 2, "digitalSignature")
+    for eui in _holders(instance, 2, "digitalSignature"):
+        issue_organisation(instance, eui, "02", ["digitalSignature"], {})
+    reports = [CommandSender(instance).send("recovery", ["supplier"], share=(k, 2), chunk_size=2) for k in (0, 1)]
+    assert sorted(r.devices for r in reports) == [2, 3]
+    assert all(r.verified == r.devices and not r.refused for r in reports), [r.problems for r in reports]
+    after = held(instance, 2, "digitalSignature")
+    assert all(after[d] != before[d] for d in before)          # every device once: a second would be a replay

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from smki.core.config import PROJECT_ROOT, Settings
-from smki.core.policyfiles import devicecsr, environment, estate, profiles, ra, repository, variance
+from smki.core.policyfiles import custody, devicecsr, environment, estate, profiles, ra, repository, variance
 
 REFERENCE = (PROJECT_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
 TEST_ONLY = {"SMKI_TEST_POSTGRES_URL", "SMKI_INTEROP_DIR"}
@@ -31,6 +31,7 @@ FILES: dict[str, type[BaseModel]] = {
     "device_csr_gate.yaml": devicecsr.DeviceCsrGatePolicy,
     "estate.yaml": estate.EstatePolicy,
     "variance.yaml": variance.VariancePolicy,
+    "custody.yaml": custody.CustodyPolicy,
 }
 
 
@@ -82,7 +83,7 @@ def test_every_shipped_policy_file_has_a_section() -> None:
         "*.yaml")}
     covered = {"environment.yaml", "roles.yaml", "csr.yaml", "issuance.yaml", "eligibility.yaml", "ra.yaml",
                "repository.yaml", "device_csr_limits.yaml", "device_csr_gate.yaml", "estate.yaml",
-               "variance.yaml"}
+               "variance.yaml", "custody.yaml"}
     assert {n for n in names if "/" not in n} == covered
     assert {n.split("/")[0] for n in names if "/" in n} == {"environments", "profiles"}
 

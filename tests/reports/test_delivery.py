@@ -1,6 +1,7 @@
 """On time without anyone remembering: the scheduled job produces each month's report once its production
 day comes, exactly once even with two schedulers, retries a failure, lodges the published edition in the
-Repository, and records when it was produced and lodged and whether it was late."""
+Repository for everyone and the full edition for the Panel and the PMA alone, and records when it was
+produced and lodged and whether it was late."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from repository.documents import DocumentStore
+from repository.errors import RepositoryError
 from smki.core.errors import SmkiError
-from smki.ra.identity import NotAuthorised
-from smki.ra.population import PopulationBuilder
 from smki.ra.service import RegistrationAuthority
 from smki.reports import delivery, render
 from smki.reports.delivery import VarianceReporting
@@ -96,13 +96,16 @@ def test_a_late_report_is_recorded_as_late_in_working_days(ra: RegistrationAutho
     assert again.value.code == delivery.ALREADY_DELIVERED
 
 
-def test_published_edition_is_lodged_for_all_and_the_full_edition_kept_for_panel_and_pma(
+def test_published_edition_is_lodged_for_all_and_the_full_edition_for_panel_and_pma_alone(
         ra: RegistrationAuthority, seeded: Population) -> None:
     clock = Clock(at("2026-11-11T07:00:00"))
     reporting = VarianceReporting(ra.instance, clock)
-    reporting.produce("2026-10")
+    delivered = reporting.produce("2026-10")
+    assert set(delivered.documents) == {f"{PREFIX}-{fmt}" for fmt in ("csv", "html", "pdf")} | {
+        f"{PREFIX}-full-{fmt}" for fmt in ("csv", "html", "pdf")}
     store = DocumentStore(ra.database)
     lodged = {v.name: v for v in store.latest() if v.name.startswith(PREFIX)}
+    assert set(lodged) == {f"{PREFIX}-{fmt}" for fmt in ("csv", "html", "pdf")}   # no sign of the full edition
     assert {v.media_type for v in lodged.values()} == {"text/csv", "text/html", "application/pdf"}
     _, csv_published = store.content(f"{PREFIX}-csv")
     assert b"Alpha Energy Supply Ltd" not in csv_published   # its 120 CSRs with no forecast: redacted
@@ -110,12 +113,30 @@ def test_published_edition_is_lodged_for_all_and_the_full_edition_kept_for_panel
     assert store.content(f"{PREFIX}-pdf")[1].startswith(b"%PDF")
     assert b"<svg" in store.content(f"{PREFIX}-html")[1]
 
-    pma = PopulationBuilder(ra).member(None, "Pat PMA", "pma")
-    full = reporting.full_edition(ra.authenticate_token(pma.token), "2026-10", "csv")
-    assert b"Alpha Energy Supply Ltd" in full
-    with pytest.raises(NotAuthorised) as refused:
-        reporting.full_edition(ra.authenticate_token(seeded.aro_a.token), "2026-10", "csv")
-    assert refused.value.code == delivery.NOT_A_READER
+    with pytest.raises(RepositoryError) as hidden:   # the same answer as for a document never lodged
+        store.content(f"{PREFIX}-full-csv")
+    assert hidden.value.code == "RP:DOC7" and hidden.value.status == 404
+    for role in ("sec_panel", "smki_pma"):
+        full = {v.name: v for v in store.latest(reader_roles={role}) if v.name.startswith(f"{PREFIX}-full")}
+        assert {v.audience for v in full.values()} == {frozenset({"sec_panel", "smki_pma"})}
+        version, csv_full = store.content(f"{PREFIX}-full-csv", reader_roles={role})
+        assert b"Alpha Energy Supply Ltd" in csv_full and version.file_name == "csr-forecast-variance-2026-10-full.csv"
+        assert csv_full == reporting.edition("2026-10", "full", "csv")   # the run keeps what was lodged
+        assert store.content(f"{PREFIX}-full-pdf", reader_roles={role})[1].startswith(b"%PDF")
+
+
+def test_full_readers_without_a_repository_role_fail_the_run_before_anything_is_lodged(
+        ra: RegistrationAuthority, seeded: Population) -> None:
+    clock = Clock(at("2026-11-11T07:00:00"))
+    reporting = VarianceReporting(ra.instance, clock)
+    for readers in (("pma", "ra_operator"), ()):
+        publication = reporting.policy.publication.model_copy(update={"full_readers": readers})
+        reporting.policy = reporting.policy.model_copy(update={"publication": publication})
+        with pytest.raises(SmkiError) as refused:
+            reporting.produce("2026-10")
+        assert refused.value.code == delivery.NO_REPOSITORY_ROLE
+        assert DocumentStore(ra.database).versions(f"{PREFIX}-csv") == []
+        assert reporting.history()[0].status == "failed"
 
 
 def test_cli_runs_the_report_by_hand_and_shows_the_history(

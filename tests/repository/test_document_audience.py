@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -35,7 +36,7 @@ def documents(instance: Instance) -> DocumentStore:
     return store
 
 
-def names(listed: list) -> set[str]:  # type: ignore[type-arg]
+def names(listed: list) -> set[str]:
     return {d.name for d in listed}
 
 
@@ -66,6 +67,12 @@ def test_lodging_refuses_an_unknown_role_and_a_change_of_audience(documents: Doc
     with pytest.raises(RepositoryError) as unknown:
         documents.lodge("other", b"x", title="x", media_type="text/plain", lodged_by="dcc", audience=["panel"])
     assert unknown.value.code == "RP:DOC10" and "sec_panel" in unknown.value.message
+    with pytest.raises(RepositoryError) as both:
+        documents.lodge("other", b"x", title="x", media_type="text/plain", lodged_by="dcc",
+                        audience=["all", "smki_pma"])
+    assert both.value.code == "RP:DOC10"
+    alone = documents.lodge("pma-only", b"x", title="x", media_type="text/plain", lodged_by="dcc", audience="smki_pma")
+    assert alone.audience == {"smki_pma"}   # one role given as a string, not as its letters
     for name, changed in ((RESTRICTED, None), (RESTRICTED, ["smki_pma"]), (PUBLIC, ["sec_panel"])):
         with pytest.raises(RepositoryError) as refused:
             documents.lodge(name, b"x", title="x", media_type="text/csv", lodged_by="dcc", audience=changed)
@@ -102,18 +109,18 @@ def test_roles_are_data_on_the_user_checked_against_the_known_roles(access: Repo
 
 
 # ------------------------------------------------------------------------------------------ the web routes
-def log_in(client, username: str) -> None:  # type: ignore[no-untyped-def]
+def log_in(client, username: str) -> None:
     response = client.post("/repository/login", data={"username": username, "password": PASSWORD,
                                                       "csrf_token": form_token(client, "/repository/login")})
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
-def api_view(client, headers: dict[str, str]) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def api_view(client, headers: dict[str, str]) -> dict[str, Any]:
     """What the JSON API shows this caller: the listing, and the answers for the restricted document and a
     missing one side by side."""
     listed = client.get("/api/v1/repository/documents", headers=headers)
     assert listed.status_code == 200
-    out: dict[str, object] = {"listed": {d["name"] for d in listed.get_json()["documents"]}}
+    out: dict[str, Any] = {"listed": {d["name"] for d in listed.get_json()["documents"]}}
     for label, name in (("restricted", RESTRICTED), ("missing", "never-lodged")):
         for route in (f"/api/v1/repository/documents/{name}", f"/api/v1/repository/documents/{name}/content",
                       f"/api/v1/repository/documents/{name}/content?version=1"):
@@ -125,7 +132,7 @@ def api_view(client, headers: dict[str, str]) -> dict[str, object]:  # type: ign
 
 
 def test_the_json_api_hides_a_restricted_document_from_an_api_key_and_a_user_without_the_role(
-        client, access: RepositoryAccess, documents: DocumentStore) -> None:  # type: ignore[no-untyped-def]
+        client, access: RepositoryAccess, documents: DocumentStore) -> None:
     key = access.issue_api_key("party:ACME/aro:1")
     view = api_view(client, {"X-API-Key": key})
     assert view.pop("listed") == {PUBLIC}
@@ -140,7 +147,7 @@ def test_the_json_api_hides_a_restricted_document_from_an_api_key_and_a_user_wit
 
 
 def test_the_json_api_serves_a_restricted_document_to_a_portal_session_holding_a_role(
-        client, access: RepositoryAccess, documents: DocumentStore) -> None:  # type: ignore[no-untyped-def]
+        client, access: RepositoryAccess, documents: DocumentStore) -> None:
     access.create_user("pma-reader", PASSWORD, "smki-pma/person:1", roles=["smki_pma"])
     log_in(client, "pma-reader")
     assert {d["name"] for d in client.get("/api/v1/repository/documents").get_json()["documents"]} == {
@@ -155,7 +162,7 @@ def test_the_json_api_serves_a_restricted_document_to_a_portal_session_holding_a
 
 
 def test_the_api_lodges_for_an_audience_and_refuses_a_malformed_one(
-        client, access: RepositoryAccess, documents: DocumentStore) -> None:  # type: ignore[no-untyped-def]
+        client, access: RepositoryAccess, documents: DocumentStore) -> None:
     pma = access.issue_api_key("smki-pma/aro:smith", may_lodge_documents=True)
     body = {"name": "pma-minutes", "title": "Minutes", "media_type": "text/plain",
             "content_base64": base64.b64encode(b"minutes").decode()}
@@ -172,7 +179,7 @@ def test_the_api_lodges_for_an_audience_and_refuses_a_malformed_one(
 
 
 def test_the_portal_lists_and_serves_a_restricted_document_only_to_a_role_in_its_audience(
-        client, app, access: RepositoryAccess, documents: DocumentStore) -> None:  # type: ignore[no-untyped-def]
+        client, app, access: RepositoryAccess, documents: DocumentStore) -> None:
     access.create_user("aro-plain", PASSWORD, "party:ACME/aro:2")
     access.create_user("panel-reader", PASSWORD, "sec-panel/person:1", roles=["sec_panel"])
     log_in(client, "aro-plain")
@@ -193,7 +200,7 @@ def test_the_portal_lists_and_serves_a_restricted_document_only_to_a_role_in_its
 
 
 # ------------------------------------------------------------------------------------------ the operator's paths
-def test_the_cli_creates_a_reader_with_a_role_and_sets_roles(instance: Instance, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_cli_creates_a_reader_with_a_role_and_sets_roles(instance: Instance, monkeypatch) -> None:
     from smki.cli import main
 
     monkeypatch.setenv("SMKI_INSTANCE", str(instance.settings.instance_dir))
@@ -215,7 +222,7 @@ def test_the_cli_creates_a_reader_with_a_role_and_sets_roles(instance: Instance,
     assert access.authenticate_user("panel-1", PASSWORD).roles == frozenset()  # type: ignore[union-attr]
 
 
-def test_the_demo_makes_a_pma_reader_of_restricted_documents(instance: Instance, app,  # type: ignore[no-untyped-def]
+def test_the_demo_makes_a_pma_reader_of_restricted_documents(instance: Instance, app,
                                                              documents: DocumentStore) -> None:
     from smki.ra.demo import seed_demo
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from smki.core.policyfiles.base import Names, PolicyContext, PolicyModel, Problem
+from smki.core.policyfiles.base import Names, PolicyContext, PolicyModel, Problem, TupleOf
 
 BAD_VARIANCE = "CA:CFG30"
 
@@ -99,6 +99,65 @@ class Publication(PolicyModel):
     lodged_by: str = "DCC CSR variance reporting"
 
 
+TIME_OF_DAY = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class TimeBand(PolicyModel):
+    """One time band of the day: from ``start`` (local time, inclusive) to the next band's start."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    start: Annotated[str, Field(pattern=TIME_OF_DAY)]
+    """HH:MM in the policy's ``timezone``; a request at exactly this time is in this band."""
+
+    @property
+    def minutes(self) -> int:
+        hours, minutes = self.start.split(":")
+        return int(hours) * 60 + int(minutes)
+
+
+class Interfaces(PolicyModel):
+    """Which request-log operations are requests of each Repository interface."""
+
+    portal: Names = ("portal_search", "portal_view", "portal_download")
+    web_service: Names = ("certificatesearch", "retrievecertificate")
+
+
+class RepositoryDemand(PolicyModel):
+    """Appendix P: each Repository user keeps below ``threshold.high`` percent (120) of its forecast of daily
+    Portal and Web Service requests, per time band. The bands partition the day: the first starts at 00:00,
+    each runs to the next one's start, the last to midnight."""
+
+    bands: TupleOf[TimeBand] = (TimeBand(name="night", start="00:00"), TimeBand(name="core", start="07:00"),
+                                   TimeBand(name="evening", start="20:00"))
+    threshold: Band = Band(high=120)
+    interfaces: Interfaces = Interfaces()
+    forecast_days: Annotated[int, Field(ge=1, le=366)] = 92
+    """The longest run of days one forecast may cover."""
+
+    def problems(self, context: PolicyContext) -> Iterator[Problem]:
+        if not self.bands or self.bands[0].start != "00:00":
+            yield Problem(("bands", 0, "start"), "the first band starting at 00:00, so the bands cover the day",
+                          self.bands[0].start if self.bands else None, BAD_VARIANCE)
+        for index in range(1, len(self.bands)):
+            if self.bands[index].minutes <= self.bands[index - 1].minutes:
+                yield Problem(("bands", index, "start"), f"a time after {self.bands[index - 1].start} (bands in "
+                              "order of their start)", self.bands[index].start, BAD_VARIANCE)
+        names = [band.name for band in self.bands]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                yield Problem(("bands", index, "name"), "a name no other band has", name, BAD_VARIANCE)
+        if self.threshold.high is None:
+            yield Problem(("threshold", "high"), "a percentage (Appendix P: 120)", None, BAD_VARIANCE)
+        seen: dict[str, str] = {}
+        for interface in ("portal", "web_service"):
+            operations: tuple[str, ...] = getattr(self.interfaces, interface)
+            for operation in operations:
+                if operation in seen:
+                    yield Problem(("interfaces", interface), f"operations not already under {seen[operation]}",
+                                  operation, BAD_VARIANCE)
+                seen[operation] = interface
+
+
 class VariancePolicy(PolicyModel):
     regime: Literal["l8_9", "mp160"] = "l8_9"
     """l8_9: forecasts and the 110% Forecast Exception; mp160: exceptional-demand notices only."""
@@ -115,8 +174,12 @@ class VariancePolicy(PolicyModel):
     counting: Counting = Counting()
     schedule: Schedule = Schedule()
     publication: Publication = Publication()
+    repository_demand: RepositoryDemand = RepositoryDemand()
+    """Appendix P's 120%-of-forecast rule for Repository users (the Repository Demand Exceptions report)."""
 
     def problems(self, context: PolicyContext) -> Iterator[Problem]:
         for name in ("working_days", "forecast_exception", "service_request"):
             section: PolicyModel = getattr(self, name)
             yield from (Problem((name, *p.loc), p.expected, p.found, p.code) for p in section.problems(context))
+        yield from (Problem(("repository_demand", *p.loc), p.expected, p.found, p.code)
+                    for p in self.repository_demand.problems(context))
