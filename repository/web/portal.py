@@ -23,6 +23,14 @@ from repository.web.api import criteria_from_request
 
 blueprint = Blueprint("repository_portal", __name__, url_prefix="/repository", template_folder="../templates")
 PAGE_SIZE = 50
+# The portal's requests in the request log, by page: Appendix P's demand rule counts Portal requests beside Web
+# Service ones (policies/variance.yaml, repository_demand.interfaces.portal, names these operations).
+LOGGED_OPERATIONS = {
+    "repository_portal.search": "portal_search",
+    "repository_portal.certificate": "portal_view",
+    "repository_portal.download_pem": "portal_download",
+    "repository_portal.document": "portal_download",
+}
 
 
 def login_required(view):
@@ -36,6 +44,19 @@ def login_required(view):
         return view(*args, **kwargs)
 
     return wrapped
+
+
+@blueprint.after_request
+def log_portal_request(response: Response) -> Response:
+    """A signed-in user's search, certificate view or download goes into the request log, as a Web Service
+    request does; a search page opened with no criteria is not a search."""
+    operation = LOGGED_OPERATIONS.get(request.endpoint or "")
+    holder = g.get("repository_holder")
+    if operation and holder is not None and (operation != "portal_search" or any(request.args.values())):
+        detail = (request.view_args or {}).get("serial") or (request.view_args or {}).get("name")
+        common.record_request(common.audit_reference(), holder, operation, response.status_code,
+                              str(detail) if detail is not None else None)
+    return response
 
 
 def _safe_next(target: str | None) -> str:

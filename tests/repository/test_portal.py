@@ -154,3 +154,32 @@ def test_a_bad_search_shows_an_error_a_person_can_act_on(browser, live_server, p
     browser.find_element(By.ID, "device_id").send_keys("not a device")
     browser.find_element(By.ID, "search").click()
     assert "EUI-64" in browser.find_element(By.ID, "search-error").text
+
+
+def test_a_signed_in_users_searches_and_views_are_in_the_request_log_as_portal_requests(client, instance,
+                                                                                          portal_user):
+    """Appendix P's demand rule counts Portal requests beside Web Service ones: the portal logs what a
+    signed-in user asks for (an empty search form is not a search; a refusal is logged with its status)."""
+    import datetime as dt
+
+    from repository.demand import request_counts
+    from repository.models import RepositoryRequestLog
+    from repository.request_log import flush_all
+
+    log_in(client)
+    assert client.get("/repository/").status_code == 200  # the empty form: not a search
+    assert client.get("/repository/?device_id=00-DB-5A-00-00-00-00-01").status_code == 200
+    assert client.get("/repository/certificates/0badc0de").status_code == 404
+    flush_all()
+
+    with instance.database.session() as session:
+        logged = session.execute(select(RepositoryRequestLog.operation, RepositoryRequestLog.response_code,
+                                        RepositoryRequestLog.holder)
+                                 .order_by(RepositoryRequestLog.id)).all()
+    assert [(operation, code) for operation, code, _ in logged] == [("portal_search", 200), ("portal_view", 404)]
+    assert {holder for _, _, holder in logged} == {"party:ACME/aro:portal"}
+
+    now = dt.datetime.now(dt.UTC)
+    counts = request_counts(instance.database, [now - dt.timedelta(hours=1), now + dt.timedelta(hours=1)],
+                            {"portal_search": "portal", "portal_view": "portal"})
+    assert [(c.holder, c.operation, c.requests) for c in counts] == [("party:ACME/aro:portal", "portal", 2)]
