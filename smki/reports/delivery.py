@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from repository.documents import DocumentStore
@@ -204,10 +204,32 @@ class VarianceReporting:
 
     # --- the schedule -----------------------------------------------------------------------------------
 
+    def months_due(self) -> list[str]:
+        """The months the schedule owes, oldest first: every ended month after the newest one it has a run for
+        (so a month is never skipped because no scheduler was running in its production window: it is
+        produced late, and its history says so), else, before any report, the latest ended month alone (a new
+        sandbox owes no reports for the months before it existed)."""
+        latest = self.latest_ended_month()
+        with self.database.session() as session:
+            newest = session.scalar(select(func.max(ReportRun.period)).where(ReportRun.report == REPORT))
+        if newest is None or newest >= latest:
+            return [latest] if newest is None or newest == latest else []
+        months, month = [], newest
+        while month < latest:
+            month = _following(month)
+            months.append(month)
+        return [newest, *months]  # the newest run's month too: it may still be owed a retry
+
     def run_due(self) -> Delivery | None:
-        """What the scheduled job does each time it wakes: produce the latest ended month's report once its
-        production time has come; a failed attempt is retried on a later wake. Never raises."""
-        month = self.latest_ended_month()
+        """What the scheduled job does each time it wakes: produce each owed month's report (oldest first)
+        once its production time has come; a failed attempt is retried on a later wake. Never raises.
+        Answers the last delivery made, if any."""
+        delivered = None
+        for month in self.months_due():
+            delivered = self._run_due_month(month) or delivered
+        return delivered
+
+    def _run_due_month(self, month: str) -> Delivery | None:
         if self.clock() < self.production_time(month):
             return None
         row = self._run_row(month)
@@ -252,3 +274,8 @@ class VarianceReporting:
 def _zone(name: str) -> dt.tzinfo:
     from zoneinfo import ZoneInfo
     return ZoneInfo(name)
+
+
+def _following(month: str) -> str:
+    year, number = (int(part) for part in month.split("-"))
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"

@@ -169,3 +169,23 @@ def test_cli_says_when_a_month_is_due(ra: RegistrationAuthority, monkeypatch: py
     said = CliRunner().invoke(report, ["due", "--month", "2026-12"])
     assert said.exit_code == 0 and "due 2027-01-15" in said.output and "2027-01-13 06:00 UTC" in said.output
     assert CliRunner().invoke(report, ["due", "--month", "2026-1"]).exit_code == 2
+
+
+def test_a_month_is_never_skipped_when_no_scheduler_ran_in_its_window(
+        ra: RegistrationAuthority, seeded: Population) -> None:
+    """September was delivered; the sandbox was down from October to mid-December: at the next wake the
+    schedule produces October and November, oldest first, each recorded late; a new sandbox owes no months
+    before its first report."""
+    clock = Clock(at("2026-10-14T09:00:00"))
+    reporting = VarianceReporting(ra.instance, clock)
+    assert reporting.months_due() == ["2026-09"]  # before any report: the latest ended month alone
+    assert reporting.run_due() is not None
+
+    clock.now = at("2026-12-21T09:00:00")
+    assert reporting.months_due() == ["2026-09", "2026-10", "2026-11"]
+    assert reporting.run_due() is not None
+    history = {run.period: run for run in reporting.history()}
+    assert set(history) == {"2026-09", "2026-10", "2026-11"}
+    assert history["2026-10"].late is True and history["2026-10"].status == "delivered"
+    assert history["2026-11"].late is True  # due Monday 14 December
+    assert reporting.run_due() is None  # nothing owed any more
