@@ -70,7 +70,7 @@ def csr_volumes(database: Database, starts: Sequence[dt.datetime], labels: Seque
     if not count_malformed:
         ad_hoc = ad_hoc.where(DeviceCsrTransaction.status != MALFORMED)
 
-    statement: Any = union_all(batched, ad_hoc, decision_volumes(starts, labels))
+    statement: Any = union_all(batched, ad_hoc, decision_volumes(starts, labels, count_malformed=count_malformed))
     totals: dict[tuple[int, str, str], int] = {}
     with database.session() as session:
         rows: list[Any] = list(session.execute(statement))

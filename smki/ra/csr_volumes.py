@@ -22,6 +22,8 @@ SERVICE_CHANNELS = ("batch", "portal", "adhoc")
 # Grouped by these output names: the expressions carry bound parameters, which PostgreSQL would not
 # recognise as the same expression twice. Names no table here has, so none is read as a column.
 SUBSCRIBER, KIND, MONTH = "csr_subscriber", "csr_kind", "csr_month"
+# The rule of a CSR refused before any eligibility rule (smki.ra.eligibility.record_rejection).
+MALFORMED_RULE = "csr_format"
 
 
 def grouped() -> tuple[ColumnElement[str], ...]:
@@ -39,10 +41,12 @@ def month_bucket(column: QueryableAttribute[dt.datetime], starts: Sequence[dt.da
                 else_=literal(None))
 
 
-def decision_volumes(starts: Sequence[dt.datetime], labels: Sequence[str]) -> Select[tuple[str, str, str, int]]:
+def decision_volumes(starts: Sequence[dt.datetime], labels: Sequence[str], *,
+                     count_malformed: bool = True) -> Select[tuple[str, str, str, int]]:
     """(subscriber organisation id as text, kind, month, CSRs) for the RA's own channels: Organisation CSRs
     (kind ``organisation``) and Device CSRs submitted one at a time through the RA's API (``device_single``).
-    A CSR refused because its subject belongs to no Subscriber counts for the submitting ARO's Party."""
+    A CSR refused because its subject belongs to no Subscriber, or refused as malformed before any rule
+    (``MALFORMED_RULE``; left out when ``count_malformed`` is false), counts for the submitting ARO's Party."""
     bucket = month_bucket(CsrDecision.decided_at, starts, labels).label(MONTH)
     subscriber = cast(func.coalesce(CsrDecision.subscriber_organisation_id, Person.organisation_id), String)
     kind = case((CsrDecision.kind == "organisation", literal("organisation")), else_=literal("device_single"))
@@ -50,4 +54,5 @@ def decision_volumes(starts: Sequence[dt.datetime], labels: Sequence[str]) -> Se
             .select_from(CsrDecision).outerjoin(Person, Person.id == CsrDecision.person_id)
             .where(CsrDecision.decided_at >= starts[0], CsrDecision.decided_at < starts[-1],
                    (CsrDecision.kind == "organisation") | CsrDecision.channel.not_in(SERVICE_CHANNELS))
+            .where(CsrDecision.rule != MALFORMED_RULE if not count_malformed else literal(True))
             .group_by(*grouped()))

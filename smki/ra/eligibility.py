@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from smki.csr import ValidatedCsr
 from smki.models import IssuanceRecord
 from smki.ra import audit
+from smki.ra.csr_volumes import MALFORMED_RULE
 from smki.ra.identity import Appointed, Principal
 from smki.ra.models import Authorisation, CsrDecision, Device, Organisation, UserIdentifier
 from smki.ra.settings import Eligibility
@@ -224,3 +225,26 @@ def record_decision(session: Session, decision: Decision, csr: ValidatedCsr, pri
          "manufacturing_flag": decision.manufacturing_flag, "message": decision.message}),
         *(also(decision_id) if also else ())])
     return replace(decision, decision_id=decision_id)
+
+
+def record_rejection(session: Session, principal: Principal, raw: bytes | str, kind: str, *, channel: str,
+                     code: str, message: str) -> int:
+    """A CSR refused before any eligibility rule (malformed, the wrong kind, an unsupported key) is still a
+    CSR the Party sent: it gets its refused decision row, so that each CSR is counted once whatever became of
+    it (SEC L8.9 volumes, :mod:`smki.ra.csr_volumes`), and its ``csr.rejected`` audit record, in the caller's
+    transaction. Nothing of the CSR is known but its hash, its kind as asked and who sent it."""
+    import hashlib
+
+    octets = raw.encode() if isinstance(raw, str) else raw
+    digest = hashlib.sha256(octets).hexdigest()
+    result = session.execute(_DECISION_INSERT, {
+        "decided_at": dt.datetime.now(dt.UTC), "channel": channel, "kind": kind, "csr_sha256": digest,
+        "subject_id": None, "allowed": False, "rule": MALFORMED_RULE, "code": code, "message": message,
+        "person_id": principal.person_id, "credential_id": principal.credential_id,
+        "subscriber_organisation_id": None, "manufacturer_organisation_id": None, "manufacturing_flag": False,
+        "status": "refused", "serial": None})
+    key = cast(CursorResult[Any], result).inserted_primary_key
+    assert key is not None
+    audit.append_many(session, [audit.Entry(principal.label, "csr.rejected", kind,
+                                            {"code": code, "channel": channel, "csr_sha256": digest})])
+    return int(key[0])

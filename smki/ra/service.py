@@ -33,7 +33,13 @@ from smki.instance import Instance
 from smki.issuance import SERIAL_ATTEMPTS, IssuanceService, IssuedCertificate, NotIssued, Signed
 from smki.models import IssuanceRecord
 from smki.ra import audit
-from smki.ra.eligibility import Decision, evaluate_device_csr, evaluate_organisation_csr, record_decision
+from smki.ra.eligibility import (
+    Decision,
+    evaluate_device_csr,
+    evaluate_organisation_csr,
+    record_decision,
+    record_rejection,
+)
 from smki.ra.identity import (
     Appointed,
     NotAuthorised,
@@ -120,8 +126,8 @@ class RegistrationAuthority:
             return self.issuance.validate(raw, channel=channel, requested_by=principal.label,
                                           expected=kind)  # type: ignore[arg-type]
         except CsrRejected as rejection:
-            audit.record(self.database, actor=principal.label, action="csr.rejected", subject=kind,
-                         detail={"code": rejection.code, "channel": channel})
+            audit.audited(self.database, partial(record_rejection, principal=principal, raw=raw, kind=kind,
+                                                 channel=channel, code=rejection.code, message=rejection.message))
             raise
 
     def _decide(self, principal: Principal, csr: ValidatedCsr, channel: str, evaluate) -> Decision:

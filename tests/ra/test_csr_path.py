@@ -101,6 +101,12 @@ def test_invalid_csr_is_rejected_with_its_code_and_audited(ra, population: Popul
     with ra.database.session() as session:
         last = session.execute(select(AuditRecord).order_by(AuditRecord.seq.desc())).scalars().first()
     assert last.action == "csr.rejected" and "FM:CSR04" in last.detail
+    # a CSR all the same, counted once in the L8.9 volumes: a refused decision of the sender's, nothing issued
+    with ra.database.session() as session:
+        [decision] = session.execute(select(CsrDecision)).scalars().all()
+    assert (decision.rule, decision.code, decision.status, decision.allowed, decision.serial) == (
+        "csr_format", "FM:CSR04", "refused", False, None)
+    assert decision.person_id == population.aro_a.person_id and decision.kind == "organisation"
 
 
 def test_supplier_aro_obtains_device_certificates_for_a_manufacturer(ra, population: Population) -> None:

@@ -186,3 +186,22 @@ def test_malformed_csrs_can_be_left_out_by_policy(
     lines = {line.organisation_id: line for line in report.lines}
     assert lines[october.supplier_a].actual.device_batched == 550
     assert lines[october.network].actual.device == 0 and lines[october.network].exception is None
+
+
+def test_a_malformed_csr_sent_to_the_ra_counts_once_for_the_senders_party(
+        ra: RegistrationAuthority, population: Population, tmp_path: Path) -> None:
+    """A CSR refused as malformed before any rule is still a CSR the Party sent: counted once, for the
+    submitting ARO's Party, this month; ``counting.malformed: false`` leaves it out."""
+    from smki.core.errors import SmkiError
+
+    principal = ra.authenticate_token(population.aro_a.token)
+    with pytest.raises(SmkiError):
+        ra.submit_organisation_csr(principal, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n"
+                                   "-----END CERTIFICATE REQUEST-----")
+    month = f"{dt.datetime.now(ZoneInfo('Europe/London')):%Y-%m}"
+    ended = dt.datetime.now(dt.UTC) + dt.timedelta(days=40)
+    lines = {line.organisation_id: line for line in variance.build(ra.instance, month, now=ended).lines}
+    assert lines[population.supplier_a].actual.organisation == 1
+    strict = with_policy(ra.instance, tmp_path, counting={"malformed": False})
+    lines = {line.organisation_id: line for line in variance.build(strict, month, now=ended).lines}
+    assert population.supplier_a not in lines or lines[population.supplier_a].actual.organisation == 0
