@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from repository.documents import DocumentStore
 from smki.core.errors import SmkiError
 from smki.instance import Instance
+from smki.ra.forecasts import month_index, month_name
 from smki.reports import render, variance
 from smki.reports.models import ReportArtifact, ReportRun
 from smki.reports.workingdays import WorkingDays
@@ -212,13 +213,10 @@ class VarianceReporting:
         latest = self.latest_ended_month()
         with self.database.session() as session:
             newest = session.scalar(select(func.max(ReportRun.period)).where(ReportRun.report == REPORT))
-        if newest is None or newest >= latest:
-            return [latest] if newest is None or newest == latest else []
-        months, month = [], newest
-        while month < latest:
-            month = _following(month)
-            months.append(month)
-        return [newest, *months]  # the newest run's month too: it may still be owed a retry
+        if newest is None:
+            return [latest]
+        # from the newest run's month itself: it may still be owed a retry
+        return [month_name(index) for index in range(month_index(newest), month_index(latest) + 1)]
 
     def run_due(self) -> Delivery | None:
         """What the scheduled job does each time it wakes: produce each owed month's report (oldest first)
@@ -274,8 +272,3 @@ class VarianceReporting:
 def _zone(name: str) -> dt.tzinfo:
     from zoneinfo import ZoneInfo
     return ZoneInfo(name)
-
-
-def _following(month: str) -> str:
-    year, number = (int(part) for part in month.split("-"))
-    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
