@@ -214,9 +214,7 @@ def record_decision(session: Session, decision: Decision, csr: ValidatedCsr, pri
         "manufacturer_organisation_id": decision.manufacturer_organisation_id,
         "manufacturing_flag": decision.manufacturing_flag,
         "status": status or ("approved" if decision.allowed else "refused"), "serial": serial})
-    key = cast(CursorResult[Any], result).inserted_primary_key
-    assert key is not None
-    decision_id = int(key[0])
+    decision_id = _inserted_id(result)
     action = "csr.approved" if decision.allowed else "csr.refused"
     audit.append_many(session, [audit.Entry(
         principal.label if principal else "system", action, f"{decision.kind}:{decision.subject_id}",
@@ -243,8 +241,13 @@ def record_rejection(session: Session, principal: Principal, raw: bytes | str, k
         "person_id": principal.person_id, "credential_id": principal.credential_id,
         "subscriber_organisation_id": None, "manufacturer_organisation_id": None, "manufacturing_flag": False,
         "status": "refused", "serial": None})
-    key = cast(CursorResult[Any], result).inserted_primary_key
-    assert key is not None
     audit.append_many(session, [audit.Entry(principal.label, "csr.rejected", kind,
                                             {"code": code, "channel": channel, "csr_sha256": digest})])
+    return _inserted_id(result)
+
+
+def _inserted_id(result: Any) -> int:
+    """The id of the decision row ``_DECISION_INSERT`` just wrote."""
+    key = cast(CursorResult[Any], result).inserted_primary_key
+    assert key is not None
     return int(key[0])
