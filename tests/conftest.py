@@ -55,6 +55,9 @@ def database_url(tmp_path: Path) -> Iterator[str]:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in base else "?"
     yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    from repository.request_log import flush_all
+
+    flush_all()  # the Repository's batched request log writes this test's rows while its schema still exists
     dispose_all()
     with admin.connect() as connection:
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
