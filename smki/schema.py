@@ -24,12 +24,15 @@ _REPOSITORY = _SMKI.parent / "repository"
 SCRIPT_LOCATION = _SMKI / "migrations"
 VERSION_LOCATIONS = (_SMKI / "migrations" / "versions", _REPOSITORY / "migrations" / "versions",
                      _SMKI / "estate" / "migrations" / "versions",
-                     _SMKI / "recovery" / "migrations" / "versions")
+                     _SMKI / "recovery" / "migrations" / "versions",
+                     _SMKI / "drills" / "migrations" / "versions",
+                     _SMKI / "srept" / "migrations" / "versions")
 
 # Every module that declares tables, by area.
 MODEL_MODULES = ("smki.models", "repository.models", "smki.ra.models", "smki.devicecsr.models",
                  "smki.estate.models", "smki.recovery.models",
-                 "smki.ra.forecasts", "smki.reports.models", "smki.ra.demand_forecasts")
+                 "smki.ra.forecasts", "smki.reports.models", "smki.ra.demand_forecasts",
+                 "smki.drills.models", "smki.srept.models")
 
 
 def import_all_models() -> type[Base]:

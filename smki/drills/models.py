@@ -1,0 +1,3 @@
+"""Tables of smki.drills."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of smki.srept."""
+
+from __future__ import annotations
