@@ -18,13 +18,13 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from smki.core.db import Base, Database
 from smki.core.errors import Finding, SmkiError
+from smki.core.months import month_index, month_name, month_start
 from smki.core.policyfiles.variance import VariancePolicy
 from smki.ra.eligibility import is_authorised_subscriber
 
@@ -35,7 +35,6 @@ NOT_A_SUBSCRIBER = "FM:FCS04"
 BAD_QUARTER = "FM:FCS05"
 
 QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 KINDS = ("device_single", "device_batched", "organisation")
 
 
@@ -84,17 +83,6 @@ class DemandNotice(Base):
 
 # --- months and quarters --------------------------------------------------------------------------------
 
-def month_index(month: str) -> int:
-    found = MONTH.match(month)
-    if found is None:
-        raise ValueError(f"{month!r} is not a month YYYY-MM")
-    return int(found[1]) * 12 + int(found[2]) - 1
-
-
-def month_name(index: int) -> str:
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
 def quarter_window(quarter: str, months: int) -> list[str]:
     """The months a quarter's forecast covers: ``months`` of them from the quarter's first month."""
     found = QUARTER.match(quarter)
@@ -103,11 +91,6 @@ def quarter_window(quarter: str, months: int) -> list[str]:
                         field="quarter")
     first = int(found[1]) * 12 + (int(found[2]) - 1) * 3
     return [month_name(first + i) for i in range(months)]
-
-
-def month_start(month: str, zone: str) -> dt.datetime:
-    index = month_index(month)
-    return dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=ZoneInfo(zone))
 
 
 # --- checks the form's JSON Schema cannot make ------------------------------------------------------------

@@ -63,7 +63,7 @@ def history() -> None:
 @click.option("--month", required=True, metavar="YYYY-MM")
 def due(month: str) -> None:
     """When MONTH's report is due, and when the scheduled job produces it."""
-    from smki.ra.forecasts import MONTH
+    from smki.core.months import MONTH
     from smki.reports.variance import BAD_MONTH
 
     if not MONTH.match(month):

@@ -28,8 +28,8 @@ from sqlalchemy.exc import IntegrityError
 
 from repository.documents import DocumentStore
 from smki.core.errors import SmkiError
+from smki.core.months import month_index, month_name
 from smki.instance import Instance
-from smki.ra.forecasts import month_index, month_name
 from smki.reports import render, variance
 from smki.reports.models import ReportArtifact, ReportRun
 from smki.reports.workingdays import WorkingDays

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from repository.demand import request_counts
 from smki.core.db import Database
 from smki.core.errors import SmkiError
+from smki.core.months import MONTH, month_end, month_first
 from smki.core.policyfiles.variance import VariancePolicy
 from smki.ra.demand_forecasts import INTERFACES, daily_forecasts
 from smki.reports import bands
@@ -27,7 +28,6 @@ from smki.reports import bands
 BAD_PERIOD = "FM:DEM01"
 PERIOD_NOT_ENDED = "WF:DEM02"
 DAY = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 INTERFACE_NAMES = {"portal": "Portal", "web_service": "Web Service"}
 
 
@@ -80,8 +80,7 @@ class DemandReport:
 def period_days(period: str, policy: VariancePolicy, now: dt.datetime) -> tuple[dt.date, dt.date]:
     """The first and last day of ``period`` (a month YYYY-MM or a day YYYY-MM-DD), which must have ended."""
     if MONTH.match(period):
-        first = dt.date(int(period[:4]), int(period[5:7]), 1)
-        last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+        first, last = month_first(period), month_end(period)
     elif DAY.match(period):
         try:
             first = last = dt.date.fromisoformat(period)

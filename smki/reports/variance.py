@@ -15,11 +15,11 @@ from decimal import Decimal
 from fractions import Fraction
 
 from smki.core.errors import SmkiError
+from smki.core.months import MONTH, month_index, month_name, month_start
 from smki.core.policyfiles.variance import VariancePolicy
 from smki.devicecsr.volumes import csr_volumes
 from smki.instance import Instance
 from smki.ra import forecasts
-from smki.ra.forecasts import MONTH, month_index, month_name, month_start
 from smki.reports import bands
 from smki.reports.workingdays import WorkingDays, due_date
 

@@ -9,6 +9,7 @@ from functools import cache
 
 import holidays
 
+from smki.core.months import month_end
 from smki.core.policyfiles.variance import VariancePolicy
 
 
@@ -53,12 +54,6 @@ class WorkingDays:
             day += dt.timedelta(days=1)
             count += self.is_working_day(day)
         return count
-
-
-def month_end(month: str) -> dt.date:
-    year, number = (int(part) for part in month.split("-"))
-    following = dt.date(year + number // 12, number % 12 + 1, 1)
-    return following - dt.timedelta(days=1)
 
 
 def due_date(month: str, working_days: WorkingDays, nth: int = 10) -> dt.date:
