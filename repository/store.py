@@ -42,6 +42,7 @@ from smki.core.db import Database, rows_affected
 from smki.core.driver_sql import insert_rows
 from smki.core.eui64 import Eui64
 from smki.core.policyfiles.repository import CertificateKind
+from smki.core.times import now_utc, utc
 
 STATUSES = {"P": "pending", "I": "in use", "N": "not in use", "E": "expired", "R": "revoked"}
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -54,15 +55,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 LODGING_STATUSES = ("P", "I", "N")
 USAGES = ("DS", "KA")
 KINDS = ("organisation", "device", "oca", "dca")
-
-
-def utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; everything the store stores is UTC."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast, overload, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from smki.core.db import rows_affected
 from smki.core.driver_sql import insert_rows
+from smki.core.times import now_utc, utc
 from smki.devicecsr import documents, pipeline
 from smki.devicecsr.gate import DeviceCsrGate, Subscriber
 from smki.devicecsr.models import DeviceCsrBatch, DeviceCsrChunk, DeviceCsrOutcome
@@ -68,25 +69,6 @@ class Scheduler(Protocol):
     def schedule_parse(self, batch_id: int, eta: dt.datetime | None = None) -> None: ...
 
     def schedule_chunks(self, batch_id: int, chunks: Sequence[int], eta: dt.datetime | None = None) -> None: ...
-
-
-@overload
-def utc(value: dt.datetime) -> dt.datetime: ...
-
-
-@overload
-def utc(value: dt.datetime | None) -> dt.datetime | None: ...
-
-
-def utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from smki.ca.builder import CertificateRequest
 from smki.core.db import rows_affected
 from smki.core.errors import SmkiError
 from smki.core.eui64 import Eui64
+from smki.core.times import now_utc, utc
 from smki.estate.faults import FaultDraw
 from smki.estate.models import EstateChunk, EstateDevice, EstateRun
 from smki.estate.plan import EstateError, Planner, parse_mix, plan_json, store_anchors
@@ -53,15 +54,6 @@ STATE_RANK = {"tampered": 0, "stale": 1, "empty": 2, "replaced": 3, "installed":
 
 def worst_state(states: Iterable[str]) -> str:
     return min(states, key=STATE_RANK.__getitem__, default="installed")
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
 class Scheduler(Protocol):

@@ -29,6 +29,8 @@ from sqlalchemy.exc import IntegrityError
 from repository.documents import DocumentStore
 from smki.core.errors import SmkiError
 from smki.core.months import month_index, month_name
+from smki.core.times import now_utc as utc_now
+from smki.core.times import utc as _utc
 from smki.instance import Instance
 from smki.reports import render, variance
 from smki.reports.models import ReportArtifact, ReportRun
@@ -47,15 +49,6 @@ REPOSITORY_ROLES = {"panel": "sec_panel", "pma": "smki_pma"}
 LEASE = dt.timedelta(minutes=30)
 
 Clock = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite returns naive datetimes for what was stored as UTC."""
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass(frozen=True)
