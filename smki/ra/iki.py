@@ -19,6 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy.orm import Session
 
 from smki.core.errors import SmkiError
+from smki.core.files import create_once
 from smki.instance import Instance
 from smki.ra import audit
 from smki.ra.identity import register_client_certificate
@@ -82,9 +83,9 @@ class IkiAuthority:
                        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
                        .sign(keystore.signer(KEY_LABEL), hashes.SHA256()))
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.certificate_path.with_suffix(".tmp")
-        tmp.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        tmp.replace(self.certificate_path)
+        # Two processes may get here at once (web workers starting together): the first certificate written
+        # wins and every process loads that one, so no client certificate is signed under a CA nobody keeps.
+        create_once(self.certificate_path, certificate.public_bytes(serialization.Encoding.PEM))
 
     def _issue(self, public_key: ec.EllipticCurvePublicKey, common_name: str,
                organisation: str | None) -> x509.Certificate:

@@ -107,3 +107,27 @@ def test_mutual_tls_authenticates_the_aro(mtls_server, ra, population: Populatio
     PopulationBuilder(ra).withdraw(population.aro_a)
     status, body = get(url, iki, client)
     assert status == 401 and body["code"] == "AU:TOK03"
+
+
+def test_iki_ca_made_by_several_processes_at_once_is_one_certificate(instance, ra) -> None:
+    """Web workers start together and each may find no IKI CA yet: they must all end with the same CA
+    certificate (first writer wins), or a client certificate could chain to a CA that was overwritten."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(4)
+    queue = context.Queue()
+
+    def make() -> None:
+        barrier.wait()
+        queue.put(IkiAuthority(instance, ra.settings).certificate.fingerprint(hashes.SHA256()))
+
+    workers = [context.Process(target=make) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    fingerprints = {queue.get(timeout=5) for _ in workers}
+    assert len(fingerprints) == 1
+    assert IkiAuthority(instance, ra.settings).certificate.fingerprint(hashes.SHA256()) in fingerprints
+    assert not list((instance.settings.instance_dir).rglob("*.tmp"))
