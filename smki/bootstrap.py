@@ -56,17 +56,20 @@ def initialise(instance: Instance) -> BootstrapResult:
 
 def _record_in_ledger(instance: Instance) -> None:
     """An existing hierarchy pointed at a new database (SMKI_DATABASE_URL changed, or a restore): the
-    ledger must still know every certificate this CA signed, so the CA's own are recorded again."""
+    ledger must still know every certificate this CA signed, so the CA's own are recorded again. Every
+    generation of each (smki.ca_rotation), which also finishes a rotation stopped between its switch and
+    its commit."""
     policies, hierarchy = instance.policies, instance.hierarchy
     recovery_role = policies.roles.by_name("recovery")
     assert recovery_role is not None
-    certificates = {name: hierarchy.certificate(name) for name in (*HIERARCHY_ORDER, "recovery")}
+    certificates = [(name, certificate) for name in (*HIERARCHY_ORDER, "recovery")
+                    for certificate in hierarchy.certificates(name)]
     table = IssuanceRecord.__table__
     with instance.database.engine.begin() as connection:
         known = set(connection.execute(select(table.c.serial).where(table.c.serial.in_(
-            [serial_hex(c.serial_number) for c in certificates.values()]))).scalars())
+            [serial_hex(c.serial_number) for _, c in certificates]))).scalars())
         rows = []
-        for name, certificate in certificates.items():
+        for name, certificate in certificates:
             if serial_hex(certificate.serial_number) in known:
                 continue
             recovery = name == "recovery"

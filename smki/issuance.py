@@ -297,8 +297,9 @@ class IssuanceService:
         self.linted_profiles = policies.issuance.linted_profiles  # policies/issuance.yaml lint_before_release
         self._device_limit = device_limit
         self.revocations = revocations or RevocationStatus(database)
-        # Per profile: the CA certificates above it, with their validity (read once: the hierarchy is fixed).
-        self._chains: dict[str, list[tuple[str, x509.Certificate, dt.datetime, dt.datetime]]] = {}
+        # Per profile and hierarchy version: the CA certificates above it, with their validity (read again when the
+        # hierarchy is rotated, by this process or another: smki.ca_rotation).
+        self._chains: dict[tuple[str, object], list[tuple[str, x509.Certificate, dt.datetime, dt.datetime]]] = {}
         self._issuers: dict[str, str] = {}
 
     @property
@@ -343,9 +344,12 @@ class IssuanceService:
                        connection: Connection | None = None) -> IssuerUnusable | None:
         """Why the CA may not sign a certificate of ``profile`` now, if it may not: a CA certificate in its
         chain is outside its validity, or is revoked in the Repository (read on ``connection`` if given)."""
-        chain = self._chains.get(profile)
+        key = (profile, self.ca.hierarchy.version())
+        chain = self._chains.get(key)
         if chain is None:
-            chain = self._chains[profile] = [(name, certificate, certificate.not_valid_before_utc,
+            if len(self._chains) > 64:   # versions left behind by rotations
+                self._chains.clear()
+            chain = self._chains[key] = [(name, certificate, certificate.not_valid_before_utc,
                                               certificate.not_valid_after_utc)
                                              for name, certificate in self.issuer_chain(profile)]
         names = self.policies.environment.ca_names

@@ -31,6 +31,7 @@ class KeyStore(Protocol):
     def put_secret(self, label: str, secret: bytes) -> None: ...
     def get_secret(self, label: str) -> bytes: ...
     def ensure_secret(self, label: str, length: int = 32) -> bytes: ...
+    def destroy(self, label: str) -> None: ...
 
 
 def _check_label(label: str) -> None:
@@ -153,6 +154,62 @@ class FileKeyStore:
         blob = path.read_bytes()
         salt, nonce, sealed = blob[:16], blob[16:28], blob[28:]
         return AESGCM(self._sealing_key(salt)).decrypt(nonce, sealed, label.encode())
+
+
+    # --- Removal: a key taken into custody must no longer be usable from this store ----------------------
+    # Two steps, so that a caller can make removal part of a decision recorded elsewhere: set_aside() takes
+    # the key out of use (renamed; signer() and get_secret() no longer find it) before the decision commits,
+    # put_back() undoes that if it does not, destroy() removes it for good once it has. Each is idempotent,
+    # so a process that died between the steps is finished by running the right one again.
+    _ASIDE = ".withdrawn"
+
+    def _files(self, label: str) -> list[Path]:
+        _check_label(label)
+        return [self.directory / f"{label}.key.pem", self.directory / f"{label}.secret"]
+
+    def set_aside(self, label: str) -> bool:
+        """Take ``label`` (key and secret) out of use; True if anything was set aside now or before."""
+        self._signers.pop(label, None)
+        found = False
+        for path in self._files(label):
+            aside = path.with_name(path.name + self._ASIDE)
+            if path.exists():
+                os.replace(path, aside)
+            found = found or aside.exists()
+        self._sync()
+        return found
+
+    def put_back(self, label: str) -> None:
+        """Undo :meth:`set_aside` (the decision it was part of did not commit)."""
+        for path in self._files(label):
+            aside = path.with_name(path.name + self._ASIDE)
+            if aside.exists() and not path.exists():
+                os.replace(aside, path)
+        self._sync()
+
+    def destroy(self, label: str) -> None:
+        """Remove ``label`` for good, in use or set aside; nothing there is not an error. (The files were
+        encrypted under the store's passphrase; unlinking is what a file system allows: see docs/recovery.md.)"""
+        self._signers.pop(label, None)
+        for path in self._files(label):
+            for candidate in (path, path.with_name(path.name + self._ASIDE)):
+                candidate.unlink(missing_ok=True)
+        self._sync()
+
+    def holds(self, label: str) -> bool:
+        """A key or a secret called ``label`` is in use here."""
+        return any(path.exists() for path in self._files(label))
+
+    def set_aside_labels(self) -> list[str]:
+        """Labels with something set aside (a decision that did not finish)."""
+        return sorted({p.name.split(".", 1)[0] for p in self.directory.glob(f"*{self._ASIDE}")})
+
+    def _sync(self) -> None:
+        directory = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 # --- Custody: key material sealed under a key-encryption key (KEK) that no single person holds ------------

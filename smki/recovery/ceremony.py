@@ -24,10 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from smki.ca.contingency import unwrap_contingency_key
 from smki.ca.keystore import open_under_key
+from smki.ca_rotation import ContingencyMaterial, PreparedRecovery, Rotation, prepare_recovery_certificate
 from smki.core.db import Database
 from smki.core.errors import ConfigurationError
 from smki.core.policyfiles.custody import CustodyPolicy
+from smki.instance import Instance
 from smki.ra import audit, registry
 from smki.ra.identity import Principal
 from smki.recovery import shares as threshold
@@ -59,6 +62,8 @@ from smki.recovery.errors import (
 from smki.recovery.models import Ceremony, CustodianShare, Custody, PmaDecision, Presentation
 
 PURPOSES = ("use", "reshare", "new_key")
+NOT_IN_ROOT = "RC:CER10"      # the Contingency key given is not the one the current Root OCA carries
+UNCERTIFIED = "RC:CER11"      # a new Recovery key is certified at its ceremony: the instance is needed
 T = TypeVar("T")
 
 
@@ -108,6 +113,7 @@ class CeremonySession:
         self.quorum, self.generation = quorum, generation
         self._shares: dict[int, threshold.Share] = {}  # appointment -> share
         self.closed = False
+        self.certified: Rotation | None = None  # the new Recovery certificate of a new_key ceremony
 
     @property
     def subject(self) -> str:
@@ -247,18 +253,58 @@ class CeremonySession:
         self.forget()
         return issued
 
-    def new_key(self, custodians: Sequence[Custodian], actor: str) -> tuple[KeyMaterial, list[IssuedShare]]:
-        """A new key of the same kind, in a new custody; returns it (to certify) and its new shares. A quorum of
-        the old custody must be present: a new Recovery or Contingency key is a decision of the custodians too."""
+    def new_key(self, custodians: Sequence[Custodian], actor: str, *, instance: Instance | None = None,
+                material: KeyMaterial | ContingencyMaterial | None = None) -> tuple[KeyMaterial, list[IssuedShare]]:
+        """A new key of the same kind, in a new custody; returns it and its new shares. A quorum of the old
+        custody must be present: a new Recovery or Contingency key is a decision of the custodians too.
+
+        Recovery: the new key is certified in the same unit of work (``instance`` is needed, RC:CER11): the
+        ledger row, the Repository's record and the audit record naming the new serial commit with the new
+        custody, and the hierarchy's Recovery certificate switches right after (``self.certified``). If the
+        process dies in between, :func:`smki.recovery.intake.finish_custody` switches it.
+
+        Contingency: ``material`` is the key pair and wrapping key a new Root OCA already carries
+        (``smki.ca_rotation.new_root_oca``; checked against the current Root OCA when ``instance`` is given,
+        RC:CER10). Without it a new pair is made here, and devices can use it only once a new Root OCA
+        carrying it (``new_root_oca(contingency_public_key=..., wrapping_key=...)``) reaches them by mode 9."""
         if not self.policy.new_keys_in_custody:
             raise CustodyRefused(WRONG_KIND, "custody.yaml sets new_keys_in_custody: false; no key is made here.")
+        if isinstance(material, ContingencyMaterial):
+            if material.private_key is None:
+                raise CustodyRefused(WRONG_KIND, "the Contingency material has no private key to take into custody.")
+            material = KeyMaterial("contingency", material.private_key, material.wrapping_key)
+        if material is not None and material.key_name != self.key_name:
+            raise CustodyRefused(WRONG_KIND, f"ceremony {self.id} makes a new {self.key_name} key, not a "
+                                 f"{material.key_name} key.")
+        if self.key_name == "recovery" and instance is None:
+            raise CustodyRefused(UNCERTIFIED, "a new Recovery key is certified at its own ceremony; run it "
+                                 "against the instance (smki ceremony run).")
+        if material is not None and self.key_name == "contingency" and instance is not None:
+            _check_in_root(instance, material)
+        prepared: list[PreparedRecovery] = []
 
         def then(session: Session, _old: KeyMaterial) -> tuple[KeyMaterial, list[IssuedShare]]:
-            material = new_key_material(self.key_name)
-            return material, establish(session, self.policy, material, custodians, actor=actor,
-                                       reason=f"new key at {self.subject}")
+            new = material or new_key_material(self.key_name)
+            issued = establish(session, self.policy, new, custodians, actor=actor,
+                               reason=f"new key at {self.subject}")
+            if self.key_name == "recovery":
+                assert instance is not None
+                certificate = prepare_recovery_certificate(instance, new.private_key.public_key(), actor=actor)
+                certificate.record(session)
+                rotation = certificate.rotation
+                audit.append(session, actor=actor, action="ceremony.key_certified", subject=self.subject,
+                             detail={"serial": rotation.new_serial, "replaces": rotation.old_serial,
+                                     "generation": rotation.generation})
+                ceremony = session.get(Ceremony, self.id)
+                assert ceremony is not None
+                ceremony.steps = [*ceremony.steps, {"at": _now().isoformat(), "step": "key_certified",
+                                                    "serial": rotation.new_serial}]
+                prepared[:] = [certificate]  # a retried unit signs again: the last one is what committed
+            return new, issued
         result = self._step("ceremony.new_key", actor, {}, then, "new_key")
         self.forget()
+        if prepared:
+            self.certified = prepared[0].switch()
         return result
 
     def forget(self) -> None:
@@ -284,3 +330,24 @@ def ceremonies(database: Database, key_name: str | None = None) -> list[Ceremony
         if key_name:
             query = query.join(Custody, Custody.id == Ceremony.custody_id).where(Custody.key_name == key_name)
         return list(session.execute(query).scalars())
+
+
+def _check_in_root(instance: Instance, material: KeyMaterial) -> None:
+    """``material`` is the Contingency key the current Root OCA carries, wrapped under its wrapping key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.keywrap import InvalidUnwrap
+
+    from smki.core.asn1 import WRAPPED_APEX_CONTINGENCY_KEY_OID
+
+    root = instance.hierarchy.certificate("root_oca")
+    carried = None
+    try:
+        value = root.extensions.get_extension_for_oid(x509.ObjectIdentifier(WRAPPED_APEX_CONTINGENCY_KEY_OID)).value
+        if isinstance(value, x509.UnrecognizedExtension) and material.wrapping_key is not None:
+            carried = unwrap_contingency_key(value.value, material.wrapping_key)
+    except (x509.ExtensionNotFound, InvalidUnwrap, ValueError):
+        pass  # no wrapped key, or not under this wrapping key: refused below
+    if carried != material.private_key.public_key():
+        raise CustodyRefused(NOT_IN_ROOT, "the Contingency key given is not the one the current Root OCA carries "
+                             "under that wrapping key; make the new Root OCA first (new_root_oca) and bring "
+                             "the material it returned.")

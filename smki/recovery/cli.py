@@ -36,10 +36,13 @@ def _fail(error: SmkiError) -> NoReturn:
 
 
 def _instance() -> Instance:
+    from smki.recovery.intake import finish_custody
     from smki.schema import migrate
 
     instance = Instance.from_env()
     migrate(instance.database)
+    for key, done in finish_custody(instance).items():  # settle what a process that died part-way left
+        click.echo(f"{key}: {done} (finishing an earlier custody step that did not complete)", err=True)
     return instance
 
 
@@ -149,8 +152,10 @@ def ceremony_decide(key: str, purpose: str, reason: str) -> None:
 @click.option("--shares-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="reshare / new_key: where to write the new share files.")
 @click.option("--officer", default=None, help="Who runs the ceremony (recorded in the audit log).")
+@click.option("--new-root", is_flag=True, help="new_key of the contingency key: then make a new Root OCA (and Issuing "
+              "OCA) carrying the new key, wrapped under its new symmetric key.")
 def ceremony_run(key: str, decision: int, share_files: tuple[Path, ...], appointments: tuple[int, ...],
-                 shares_dir: Path | None, officer: str | None) -> None:
+                 shares_dir: Path | None, officer: str | None, new_root: bool) -> None:
     """One sitting of a key ceremony, opened and closed here."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -188,7 +193,25 @@ def ceremony_run(key: str, decision: int, share_files: tuple[Path, ...], appoint
             if session.purpose == "reshare":
                 issued = session.reshare(new_custodians, actor)
             else:
-                _material, issued = session.new_key(new_custodians, actor)
+                material, issued = session.new_key(new_custodians, actor, instance=instance)
+                if session.certified is not None:
+                    click.echo(f"the new Recovery key is certified: serial {session.certified.new_serial} "
+                               f"(generation {session.certified.generation}) replaces {session.certified.old_serial}")
+                elif key == "contingency" and new_root:
+                    from smki.ca_rotation import new_root_oca
+
+                    assert material.wrapping_key is not None
+                    # after the custody commits: a crash in between leaves a key in custody that no root carries
+                    # yet (a new new_key ceremony), never a root carrying a key nobody holds
+                    rotated = new_root_oca(instance, actor=actor,
+                                           contingency_public_key=material.private_key.public_key(),
+                                           wrapping_key=material.wrapping_key)
+                    click.echo(f"new Root OCA {rotated.root.new_serial} (generation {rotated.root.generation}) carries "
+                               f"the new Contingency key; new Issuing OCA {rotated.issuing_oca.new_serial}. Devices "
+                               "take it by mode 9, signed by the old Contingency key with the old symmetric key.")
+                elif key == "contingency":
+                    click.echo("the new Contingency key is in custody; devices use it only once a new Root OCA "
+                               "carrying it reaches them (--new-root, then mode 9)")
             assert shares_dir is not None
             _hand_over(key, _generation(instance, key), issued, shares_dir)
         outcome = "completed"
@@ -212,6 +235,55 @@ def ceremony_history(key: str | None) -> None:
             click.echo(f"  {str(step.get('at', ''))[:19]} {step.get('step')}{custodian}")
 
 
+@click.group("hierarchy")
+def hierarchy() -> None:
+    """The CA hierarchy's generations: rotate the Issuing OCA, revoke a CA certificate onto the ARL."""
+
+
+@hierarchy.command("show")
+def hierarchy_show() -> None:
+    """Every generation of each CA certificate (and the Recovery certificate); the last is current."""
+    from smki.ca.authority import CA_NAMES
+    from smki.ca.identifiers import serial_hex
+
+    current = _instance().hierarchy
+    for name in (*CA_NAMES, "recovery"):
+        for generation, certificate in zip(current.generations(name), current.certificates(name), strict=True):
+            mark = "current" if generation == current.current(name) else "previous"
+            click.echo(f"{name} g{generation.generation}: {serial_hex(certificate.serial_number)} {mark} "
+                       f"({generation.certificate}, key {generation.key or 'in custody'})")
+
+
+@hierarchy.command("rotate-issuing-oca")
+@click.option("--officer", default=None, help="Who rotates it (recorded in the ledger).")
+def hierarchy_rotate(officer: str | None) -> None:
+    """A new Issuing OCA key and certificate, signed by the Root OCA; later Organisation Certificates use it."""
+    from smki.ca_rotation import new_issuing_oca
+
+    try:
+        rotation = new_issuing_oca(_instance(), actor=_actor(officer))
+    except SmkiError as error:
+        _fail(error)
+    click.echo(f"issuing_oca generation {rotation.generation}: {rotation.new_serial} (was {rotation.old_serial})")
+
+
+@hierarchy.command("revoke")
+@click.argument("name", type=click.Choice(["root_oca", "issuing_oca", "recovery"]))
+@click.option("--serial", default=None, help="Which generation (default: the current one).")
+@click.option("--reason", default="caCompromise", show_default=True)
+@click.option("--officer", default=None, help="Who revokes it (recorded in the Repository).")
+def hierarchy_revoke(name: str, serial: str | None, reason: str, officer: str | None) -> None:
+    """Revoke a CA certificate and publish the ARL (the CRL for the Recovery certificate) at once."""
+    from smki.recovery.revocation import revoke_ca_certificate
+
+    try:
+        published = revoke_ca_certificate(_instance(), name, reason=reason, actor=_actor(officer), serial=serial)
+    except SmkiError as error:
+        _fail(error)
+    click.echo(f"{published.revocation_list} number {published.number} published with {published.entries} entries")
+
+
 def register(main: click.Group) -> None:
     main.add_command(custody)
     main.add_command(ceremony)
+    main.add_command(hierarchy)

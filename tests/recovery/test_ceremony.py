@@ -64,13 +64,14 @@ def actions(ra: RegistrationAuthority) -> list[tuple[str, str]]:
 
 def test_a_quorum_reconstructs_the_recovery_key_for_the_ceremony_only(
         ra: RegistrationAuthority, custodians: Custodians, recovery_shares: list[IssuedShare]) -> None:
-    original = ra.instance.keystore.signer(RECOVERY_KEY)
+    original = ra.instance.hierarchy.certificate("recovery").public_key()
+    assert not ra.instance.keystore.has(RECOVERY_KEY)  # in custody: usable only at a ceremony
     ceremony = opened(ra, custodians)
     assert [present(ceremony, custodians, recovery_shares, n) for n in (0, 3, 4)] == [1, 2, 3]
     with ceremony.key(ACTOR) as material:
-        assert material.private_key.public_key() == original.public_key()
+        assert material.private_key.public_key() == original
         signature = material.private_key.sign(b"CS02b command", ec.ECDSA(hashes.SHA256()))
-    original.public_key().verify(signature, b"CS02b command", ec.ECDSA(hashes.SHA256()))
+    original.verify(signature, b"CS02b command", ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg,union-attr]
     assert ceremony.presented == 0  # the shares are dropped once the key has been used
     ceremony.close(ACTOR)
     recorded = [action for action, _ in actions(ra)]
@@ -175,7 +176,7 @@ def test_custodians_must_come_from_two_parties_and_match_the_policy(
 
 def test_resharing_when_a_custodian_leaves_keeps_the_key_and_retires_the_old_shares(
         ra: RegistrationAuthority, custodians: Custodians, recovery_shares: list[IssuedShare]) -> None:
-    public = ra.instance.keystore.signer(RECOVERY_KEY).public_key()
+    public = ra.instance.hierarchy.certificate("recovery").public_key()
     custodians.builder.withdraw(custodians.members[0])
     ceremony = opened(ra, custodians, purpose="reshare")
     for n in (1, 2, 3):
@@ -219,11 +220,11 @@ def test_the_key_is_never_written_anywhere_in_clear(ra: RegistrationAuthority, c
                                                     instance: Instance, tmp_path: Path) -> None:
     """After taking both keys into custody and a full ceremony, no file under the test's folder (the instance
     and, on SQLite, the database) nor any custody row holds the private key, the wrapping key or a share."""
-    recovery = take_into_custody(instance, "recovery", custodians.all(), ACTOR)
-    take_into_custody(instance, "contingency", custodians.all(), ACTOR)
     secrets_in_clear = [private_key_material(instance.keystore.signer(RECOVERY_KEY)),
                         instance.keystore.signer(RECOVERY_KEY).private_numbers().private_value.to_bytes(32, "big"),
                         instance.custody.get_secret(CONTINGENCY_WRAPPING_KEY)]
+    recovery = take_into_custody(instance, "recovery", custodians.all(), ACTOR)
+    take_into_custody(instance, "contingency", custodians.all(), ACTOR)
     ceremony = opened(ra, custodians)
     for n in range(3):
         present(ceremony, custodians, recovery, n)
