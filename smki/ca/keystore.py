@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from smki.core.errors import ConfigurationError
+from smki.core.files import create_once, write_atomically
 
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -37,40 +37,6 @@ class KeyStore(Protocol):
 def _check_label(label: str) -> None:
     if not _LABEL.match(label):
         raise ValueError(f"key label {label!r} is not a safe file name")
-
-
-def _staged(path: Path, data: bytes) -> Path:
-    """``data`` in a new owner-only file beside ``path``, flushed to disk, under a name no other process
-    uses (a fixed ``.tmp`` name let two processes truncate, rename and remove each other's file)."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        os.unlink(name)
-        raise
-    return Path(name)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write atomically with owner-only permissions: a crash leaves the old file or the new, never half."""
-    os.replace(_staged(path, data), path)
-
-
-def _create_private(path: Path, data: bytes) -> bytes:
-    """Create ``path`` holding ``data`` unless it exists, and return what it holds. Atomic and first writer
-    wins: the complete file is linked into place, and ``link`` fails rather than replace a file another
-    process put there first, so every process that races here ends up with the same content."""
-    staged = _staged(path, data)
-    try:
-        os.link(staged, path)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(staged)
-    return path.read_bytes()
 
 
 class FileKeyStore:
@@ -92,7 +58,7 @@ class FileKeyStore:
         if path.exists():
             return path.read_bytes().strip()
         # Two processes opening a new store at once must not each seal keys under a passphrase of their own.
-        return _create_private(path, secrets.token_urlsafe(32).encode()).strip()
+        return create_once(path, secrets.token_urlsafe(32).encode()).strip()
 
     def _key_path(self, label: str) -> Path:
         _check_label(label)
@@ -105,7 +71,7 @@ class FileKeyStore:
         key = ec.generate_private_key(ec.SECP256R1())
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.BestAvailableEncryption(self._passphrase))
-        _write_private(self._key_path(label), pem)
+        write_atomically(self._key_path(label), pem)
         self._signers[label] = key
         return key.public_key()
 
@@ -131,7 +97,7 @@ class FileKeyStore:
 
     def put_secret(self, label: str, secret: bytes) -> None:
         _check_label(label)
-        _write_private(self.directory / f"{label}.secret", self._seal(label, secret))
+        write_atomically(self.directory / f"{label}.secret", self._seal(label, secret))
 
     def ensure_secret(self, label: str, length: int = 32) -> bytes:
         """The secret called ``label``, made of ``length`` random bytes the first time any process asks:
@@ -139,7 +105,7 @@ class FileKeyStore:
         _check_label(label)
         path = self.directory / f"{label}.secret"
         if not path.exists():
-            _create_private(path, self._seal(label, secrets.token_bytes(length)))
+            create_once(path, self._seal(label, secrets.token_bytes(length)))
         return self.get_secret(label)
 
     def _seal(self, label: str, secret: bytes) -> bytes:
