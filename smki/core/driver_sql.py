@@ -49,9 +49,9 @@ class DriverStatement:
 
     def arguments(self, row: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         """``row`` (by column or bind key) as the driver takes it."""
-        values = [(processor(value) if processor is not None and value is not None else value)
-                  for value, processor in ((row.get(key, fixed), processor)
-                                           for key, fixed, processor in self._plan)]
+        get = row.get   # once per row, per column: a single comprehension, no nested generator
+        values = [processor(value) if (value := get(key, fixed)) is not None and processor is not None else value
+                  for key, fixed, processor in self._plan]
         if self._order is not None:
             return tuple(values)
         return dict(zip(self._names, values, strict=True))
