@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from smki.core.db import Base
@@ -123,3 +133,66 @@ class EstateTestKey(Base):
     serial: Mapped[str] = mapped_column(String(40), unique=True)         # the certificate of the key
     private_key: Mapped[bytes] = mapped_column(LargeBinary)              # raw P-256 scalar
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EstateSendRun(Base):
+    """One ``smki estate send``: a CS02b command for each chosen device, sent in chunks under leases like estate
+    creation, so that it resumes where it stopped and never sends a device a second command. What it sends is
+    recorded (mode, roles, placements: public material only); the keys that sign are NOT: a run whose key only a
+    ceremony holds (``holder`` = ``process``) is sent by the process holding that ceremony, never by a worker."""
+
+    __tablename__ = "estate_send_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(20))                       # recovery, supplier, networkOperator, ...
+    roles: Mapped[str] = mapped_column(Text)                            # JSON list of role names
+    placements: Mapped[str] = mapped_column(Text)                       # JSON: {"supplier": "acb", "root": hex}
+    # Every command of the run carries this originator counter and sequence number: a device that took one
+    # refuses any second as a replay.
+    counter: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the devices' clock, when fixed
+    holder: Mapped[str] = mapped_column(String(10))                     # workers | process
+    share_k: Mapped[int | None] = mapped_column(Integer)
+    share_n: Mapped[int | None] = mapped_column(Integer)
+    device_count: Mapped[int] = mapped_column(Integer)                  # devices chosen (before a share)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), index=True)        # running, completed
+    requested_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EstateSendChunk(Base):
+    """Devices numbered first_number .. last_number (or exactly ``numbers``, when the run names its devices),
+    sent together: claimed under a lease, and marked done in the transaction that delivers their commands and
+    stores their outcomes."""
+
+    __tablename__ = "estate_send_chunk"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("estate_send_run.id"), primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_number: Mapped[int] = mapped_column(Integer)
+    last_number: Mapped[int] = mapped_column(Integer)
+    numbers: Mapped[str | None] = mapped_column(Text)                   # JSON list, or null: the whole range
+    state: Mapped[str] = mapped_column(String(10), index=True)          # queued, claimed, done, failed
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(10))
+    error_text: Mapped[str | None] = mapped_column(Text)
+    devices: Mapped[int] = mapped_column(Integer, default=0)            # devices sent to, once done
+    summary: Mapped[str | None] = mapped_column(Text)                   # JSON: the chunk's part of the report
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EstateSendOutcome(Base):
+    """What became of one device's command in a send run: recovered, refused, failed or not_sent, the code of a
+    refusal, and the GBCS status of each cell from the verified response (JSON {cell name: status})."""
+
+    __tablename__ = "estate_send_outcome"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("estate_send_run.id"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    code: Mapped[str | None] = mapped_column(String(10))
+    codes: Mapped[str] = mapped_column(Text)

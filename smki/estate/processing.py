@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from repository.certificates import serial_text
 from smki.core.db import Database
+from smki.core.driver_sql import driver_statement
 from smki.estate.device import Cell, DeviceState, read_certificate
 from smki.estate.models import EstateAnchor, EstateDevice
 from smki.estate.plan import EstateError
@@ -39,11 +40,21 @@ class Delivered:
     alerts: tuple[bytes, ...] = ()
 
 
-def device_state(row: EstateDevice | Row[Any], anchors: Mapping[int, bytes]) -> DeviceState:
-    """A stored device as the processor sees it."""
-    cells = tuple(Cell(role, usage, cell_usage, anchors.get(anchor) if anchor is not None else None, state)
-                  for role, usage, cell_usage, anchor, state in json.loads(row.cells))
-    counters = {int(role): int(value) for role, value in json.loads(row.counters).items()}
+def device_state(row: EstateDevice | Row[Any], anchors: Mapping[int, bytes],
+                 read: dict[str, Any] | None = None) -> DeviceState:
+    """A stored device as the processor sees it. ``read``: a chunk's cache of the JSON it has decoded (the
+    devices of a chunk mostly hold the same cells and counters, and the values are immutable or never mutated)."""
+    cells = None if read is None else read.get(row.cells)
+    if cells is None:
+        cells = tuple(Cell(role, usage, cell_usage, anchors.get(anchor) if anchor is not None else None, state)
+                      for role, usage, cell_usage, anchor, state in json.loads(row.cells))
+        if read is not None:
+            read[row.cells] = cells
+    counters = None if read is None else read.get(row.counters)
+    if counters is None:
+        counters = {int(role): int(value) for role, value in json.loads(row.counters).items()}
+        if read is not None:
+            read[row.counters] = counters
     assert row.ds_private_key is not None
     pending = tuple(bytes.fromhex(octets) for octets in json.loads(row.pending)) if row.pending else ()
     return DeviceState(bytes.fromhex(row.device_id), row.ds_private_key, row.ka_private_key, cells, counters,
@@ -53,28 +64,36 @@ def device_state(row: EstateDevice | Row[Any], anchors: Mapping[int, bytes]) -> 
 def deliver(database: Database, commands: Mapping[str, bytes], now: dt.datetime | None = None) -> list[Delivered]:
     """Deliver each command (Device ID -> wire octets) to its device, in ONE transaction: every device's new
     state is saved, or none. Refuses (``ES:DEV1``) when a Device ID is not in the estate."""
-    moment = now or dt.datetime.now(dt.UTC)
     with database.session() as session:
-        # Plain rows, not ORM objects: a chunk of devices is read in one query and written in one executemany.
-        rows = {row.device_id: row for row in session.execute(
-            select(_DEVICES).where(_DEVICES.c.device_id.in_(list(commands))).with_for_update())}
-        missing = sorted(set(commands) - set(rows))
-        if missing:
-            raise EstateError(UNKNOWN_DEVICES, f"{len(missing)} devices are not in the estate, such as {missing[0]}",
-                              field="device")
-        anchors, ids_by_der = _anchors(session, rows.values())
-        out: list[Delivered] = []
-        updates: list[dict[str, Any]] = []
-        for device_id, octets in commands.items():
-            row = rows[device_id]
-            before = device_state(row, anchors)
-            current, alerts = run_due(before, moment) if before.pending else (before, [])
-            result = process(current, octets, moment)
-            if result.state != before:
-                _save(session, row, result.state, ids_by_der, updates)
-            out.append(Delivered(device_id, result, tuple(alerts)))
-        _write(session, updates)
-        return out
+        return deliver_within(session, commands, now)
+
+
+def deliver_within(session: Session, commands: Mapping[str, bytes], now: dt.datetime | None = None) -> list[Delivered]:
+    """:func:`deliver` in the caller's transaction (a send run commits its chunk's done mark and its outcomes
+    with the devices' new state, so that a resumed run never delivers a chunk twice)."""
+    moment = now or dt.datetime.now(dt.UTC)
+    # Plain rows, not ORM objects: a chunk of devices is read in one query and written in one executemany.
+    rows = {row.device_id: row for row in session.execute(
+        select(_DEVICES).where(_DEVICES.c.device_id.in_(list(commands))).with_for_update())}
+    missing = sorted(set(commands) - set(rows))
+    if missing:
+        raise EstateError(UNKNOWN_DEVICES, f"{len(missing)} devices are not in the estate, such as {missing[0]}",
+                          field="device")
+    anchors, ids_by_der = _anchors(session, rows.values())
+    out: list[Delivered] = []
+    updates: list[dict[str, Any]] = []
+    read: dict[str, Any] = {}
+    written: dict[Any, Any] = {}
+    for device_id, octets in commands.items():
+        row = rows[device_id]
+        before = device_state(row, anchors, read)
+        current, alerts = run_due(before, moment) if before.pending else (before, [])
+        result = process(current, octets, moment)
+        if result.state != before:
+            _save(session, row, result.state, ids_by_der, updates, written)
+        out.append(Delivered(device_id, result, tuple(alerts)))
+    _write(session, updates)
+    return out
 
 
 def run_due_commands(database: Database, now: dt.datetime | None = None, *,
@@ -109,19 +128,29 @@ def _anchors(session: Session, rows: Iterable[Row[Any]]) -> tuple[dict[int, byte
 
 
 def _save(session: Session, row: Row[Any], state: DeviceState, ids_by_der: dict[bytes, int],
-          updates: list[dict[str, Any]]) -> None:
-    """Add the device's new state to ``updates`` (written by :func:`_write`, with the rest of the chunk)."""
-    cells = []
-    for cell in state.cells:
-        anchor_id = None if cell.anchor is None else _anchor_id(session, cell, ids_by_der)
-        cells.append([cell.role, cell.key_usage, cell.cell_usage, anchor_id, cell.state])
+          updates: list[dict[str, Any]], written: dict[Any, Any] | None = None) -> None:
+    """Add the device's new state to ``updates`` (written by :func:`_write`, with the rest of the chunk).
+    ``written``: a chunk's cache of the JSON it has encoded, by the cells (as objects) and counters encoded."""
+    written = {} if written is None else written
+    encoded = written.get(state.cells)
+    if encoded is None:
+        cells = []
+        for cell in state.cells:
+            anchor_id = None if cell.anchor is None else _anchor_id(session, cell, ids_by_der)
+            cells.append([cell.role, cell.key_usage, cell.cell_usage, anchor_id, cell.state])
+        encoded = written[state.cells] = (json.dumps(cells, separators=(",", ":")),
+                                          worst_state(cell.state for cell in state.cells))
+    counters_key = tuple(sorted(state.counters.items()))
+    counters = written.get(counters_key)
+    if counters is None:
+        counters = written[counters_key] = json.dumps({str(role): value for role, value in counters_key},
+                                                      separators=(",", ":"))
     updates.append({
         "b_number": row.number,
-        "b_cells": json.dumps(cells, separators=(",", ":")),
-        "b_counters": json.dumps({str(role): value for role, value in sorted(state.counters.items())},
-                                 separators=(",", ":")),
+        "b_cells": encoded[0],
+        "b_counters": counters,
         "b_faults": int(state.faults),
-        "b_anchor_state": worst_state(cell.state for cell in state.cells),
+        "b_anchor_state": encoded[1],
         "b_pending": json.dumps([octets.hex() for octets in state.pending]) if state.pending else None,
         "b_next_due_at": min(execution_time(octets) for octets in state.pending).astimezone(dt.UTC)
         if state.pending else None,
@@ -133,10 +162,13 @@ _SAVED = ("cells", "counters", "faults", "anchor_state", "pending", "next_due_at
 
 
 def _write(session: Session, updates: list[dict[str, Any]]) -> None:
-    """The chunk's changed devices in one executemany UPDATE."""
+    """The chunk's changed devices in one executemany UPDATE, compiled once and run on the driver's cursor
+    (SQLAlchemy's per-row parameter processing cost as much as the UPDATE itself)."""
     if updates:
-        session.execute(update(_DEVICES).where(_DEVICES.c.number == bindparam("b_number"))
-                        .values({name: bindparam(f"b_{name}") for name in _SAVED}), updates)
+        driver_statement("estate:save-devices", session.connection(), lambda _dialect: (
+            update(_DEVICES).where(_DEVICES.c.number == bindparam("b_number"))
+            .values({name: bindparam(f"b_{name}") for name in _SAVED}), None)).executemany(session.connection(),
+                                                                                          updates)
 
 
 def _anchor_id(session: Session, cell: Cell, ids_by_der: dict[bytes, int]) -> int:

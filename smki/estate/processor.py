@@ -99,6 +99,10 @@ _FAULT_STATUS = ((int(Fault.BUSY), StatusCode.RESOURCES_BUSY),
                  (int(Fault.OUT_OF_MEMORY), StatusCode.INSUFFICIENT_MEMORY))
 _OFFLINE, _COMMAND_LOST = int(Fault.OFFLINE), int(Fault.COMMAND_LOST)
 MAX_PATH = 3   # certification-path certificates a command may carry
+# Recovery method 2 (recovery.md): the DCC takes temporary control of a Subscriber's cells by placing its Access
+# Control Broker's certificates there with the Recovery (or Contingency) key; no other role stands in for another.
+_STAND_IN_MODES = frozenset({Mode.ANY_EXCEPT_ABNORMAL_ROOT_BY_RECOVERY, Mode.ANY_BY_CONTINGENCY})
+_STAND_IN_CELLS = frozenset({Role.SUPPLIER, Role.NETWORK_OPERATOR})
 
 
 @dataclass(frozen=True)
@@ -330,7 +334,9 @@ def _check(mode: Mode, target: TrustAnchorCell, existing: Cell | None, candidate
         # what makes it trusted.
         ok = candidate.is_ca and _issued_by(candidate, candidate) and _in_time([candidate], now, time_checks)
         return StatusCode.SUCCESS if ok else StatusCode.BAD_CERTIFICATE
-    if candidate.role_ou is None or candidate.role_ou.upper() != f"{int(target.role):02X}":
+    if candidate.role_ou is None or (candidate.role_ou.upper() != f"{int(target.role):02X}" and not (
+            mode in _STAND_IN_MODES and target.role in _STAND_IN_CELLS
+            and candidate.role_ou.upper() == f"{int(Role.ACCESS_CONTROL_BROKER):02X}")):
         return StatusCode.BAD_CERTIFICATE                        # the role in the OU is not the cell's
     root_cell = next((c for k, c in cells.items() if k[0] == Role.ROOT and c.anchor is not None), None)
     root = read_certificate(root_cell.anchor) if root_cell is not None and root_cell.anchor else None

@@ -103,6 +103,10 @@ def test_smki_estate_send(instance: Instance, jobs: EstateJobs) -> None:
                                        "--json"], env=env, catch_exceptions=False)
     assert half.exit_code == 0, half.output
     assert json.loads(half.output)["devices"] == 1
+    listed = CliRunner().invoke(estate, ["send", "--runs"], env=env, catch_exceptions=False)
+    assert listed.exit_code == 0 and "run 1: recovery, completed, 2 of 2 devices" in listed.output, listed.output
+    unknown = CliRunner().invoke(estate, ["send", "--resume", "99"], env=env, catch_exceptions=False)
+    assert unknown.exit_code == 2 and "ES:SRN1" in unknown.output
 
 
 def test_senders_sharing_the_estate_send_each_device_one_command(instance: Instance, jobs: EstateJobs) -> None:
