@@ -28,6 +28,7 @@ from smki.core.db import Database
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 MEDIA_TYPES = ("application/pdf", "text/plain", "text/markdown", "text/html", "text/csv", "application/zip",
+               "application/json",
                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
                "application/vnd.oasis.opendocument.text")
 

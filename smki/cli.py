@@ -154,6 +154,8 @@ main.add_command(__import__("smki.gbcs.cli", fromlist=["gbcs"]).gbcs)  # smki gb
 main.add_command(__import__("smki.estate.cli", fromlist=["estate"]).estate)  # smki estate create, show, status
 main.add_command(__import__("smki.reports.cli", fromlist=["report"]).report)  # smki report variance, history
 __import__("smki.recovery.cli", fromlist=["register"]).register(main)  # smki custody, smki ceremony
+main.add_command(__import__("smki.drills.cli", fromlist=["drill"]).drill)  # smki drill run, status, pause, resume
+main.add_command(__import__("smki.srept.cli", fromlist=["srept"]).srept)  # smki srept open, progress, pack, verify
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ from smki.core.policyfiles.profiles import (
 )
 from smki.core.policyfiles.ra import END_ENTITY_ROLES, REPOSITORY_REASONS, ROLES, Eligibility, RaPolicy
 from smki.core.policyfiles.repository import RepositorySettings
+from smki.core.policyfiles.srept import PARTY_CATEGORIES, InterfaceCatalogue, Recording, SreptCatalogue
+from smki.core.policyfiles.srept import USER_ROLES as SREPT_USER_ROLES
 from smki.core.policyfiles.variance import VariancePolicy
 
 __all__ = [
@@ -156,6 +158,18 @@ def load_custody_policy(directory: Path) -> CustodyPolicy:
     return read_policy_file(directory / "custody.yaml", CustodyPolicy, optional=True)
 
 
+@cache
+def load_srept_catalogue(directory: Path) -> SreptCatalogue:
+    """``srept/``: ``recording.yaml`` and one scenario file per interface (none: an empty catalogue)."""
+    folder = directory / "srept"
+    rules = load_eligibility(directory)
+    context = PolicyContext("srept", {PARTY_CATEGORIES: rules.party_categories, SREPT_USER_ROLES: rules.user_roles})
+    recording = read_policy_file(folder / "recording.yaml", Recording, optional=True)
+    interfaces = tuple(read_policy_file(path, InterfaceCatalogue, context=context)
+                       for path in sorted(folder.glob("*.yaml")) if path.name != "recording.yaml")
+    return parse_policy({"recording": recording, "interfaces": interfaces}, folder, SreptCatalogue, context=context)
+
+
 @dataclass(frozen=True)
 class Policies:
     """One policy folder under one environment. Files other than the first four are read when first asked
@@ -209,6 +223,11 @@ class Policies:
         """``custody.yaml``: the Key Custodians' quorum (smki.recovery)."""
         return load_custody_policy(self.directory)
 
+    @property
+    def srept(self) -> SreptCatalogue:
+        """``srept/``: the SREPT scenario catalogue (smki.srept)."""
+        return load_srept_catalogue(self.directory)
+
     def certificate_profile(self, name: str) -> CertificateProfile:
         return load_certificate_profile(self.directory, name)
 
@@ -240,6 +259,7 @@ def validate_policies(directory: Path, environment: str | None = None) -> Polici
         lambda: load_device_csr_limits(directory),
         lambda: load_device_csr_gate(directory),
         lambda: load_custody_policy(directory),
+        lambda: load_srept_catalogue(directory),
         lambda: load_estate_policy(directory, load_policies(directory, environment).environment.name),
     ]
     failures: list[ConfigurationError] = []

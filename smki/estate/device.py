@@ -7,9 +7,10 @@ Pure data, no database: :mod:`smki.estate.processing` loads these from the estat
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import Generic, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -24,6 +25,7 @@ KEY_USAGE_BY_NAME = {"digitalSignature": KeyUsage.DIGITAL_SIGNATURE, "keyAgreeme
 NAME_BY_KEY_USAGE = {usage: name for name, usage in KEY_USAGE_BY_NAME.items()}
 NO_SUBJECT = bytes(8)   # the root's subject unique ID in a response, as the RTDS devices write it
 WRAPPED_APEX_CONTINGENCY_KEY = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.20")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,22 +64,56 @@ class DeviceState:
     alerts_sent: int = 0                  # the device's own counter for the alerts it raises
 
     def cell(self, identifier: TrustAnchorCell) -> Cell | None:
-        key = (int(identifier.role), NAME_BY_KEY_USAGE.get(identifier.key_usage), int(identifier.cell_usage))
-        return self._cells_by_key.get(key)
-
-    @cached_property
-    def _cells_by_key(self) -> dict[tuple[int, str | None, int], Cell]:
-        # Looked up several times per command; the state is immutable, so the index is built once.
-        index: dict[tuple[int, str | None, int], Cell] = {}
-        for c in self.cells:
-            index.setdefault((c.role, c.key_usage, c.cell_usage), c)
-        return index
+        return cell_index(self.cells).get(cell_key(identifier))
 
     def ds_key(self) -> ec.EllipticCurvePrivateKey:
         return _private_key(self.ds_private_key)
 
     def ka_key(self) -> ec.EllipticCurvePrivateKey | None:
         return None if self.ka_private_key is None else _private_key(self.ka_private_key)
+
+
+CellKey = tuple[int, str | None, int]   # (role, key usage name, cell usage), as a device's cells are keyed
+
+
+def cell_key(identifier: TrustAnchorCell) -> CellKey:
+    return int(identifier.role), NAME_BY_KEY_USAGE.get(identifier.key_usage), int(identifier.cell_usage)
+
+
+class IdentityMemo(Generic[V]):
+    """Results worked out from immutable values, kept by the values' identity: the devices of a delivery share
+    their cells (one tuple per distinct stored value) and their command's decoded payload (the codec keeps one
+    per payload), so what follows from those alone is worked out once per delivery, not once per device. Each
+    entry holds its values, so an id cannot be reused while it lives; the entries are bounded."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._entries: dict[tuple[Hashable, ...], tuple[tuple[object, ...], V]] = {}
+
+    def get(self, values: tuple[object, ...], extra: Hashable, make: Callable[[], V]) -> V:
+        key = (*map(id, values), extra)
+        entry = self._entries.get(key)
+        if entry is not None and all(held is value for held, value in zip(entry[0], values, strict=True)):
+            return entry[1]
+        result = make()
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[key] = (values, result)
+        return result
+
+
+_INDEXES: IdentityMemo[dict[CellKey, Cell]] = IdentityMemo()
+
+
+def cell_index(cells: tuple[Cell, ...]) -> dict[CellKey, Cell]:
+    """The cells by key (the first of any two with one key); not to be changed (shared by the devices that hold
+    the same cells)."""
+    def build() -> dict[CellKey, Cell]:
+        index: dict[CellKey, Cell] = {}
+        for c in cells:
+            index.setdefault((c.role, c.key_usage, c.cell_usage), c)
+        return index
+    return _INDEXES.get((cells,), None, build) if isinstance(cells, tuple) else build()
 
 
 @lru_cache(maxsize=4096)

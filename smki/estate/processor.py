@@ -27,7 +27,17 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap
 
 from smki.ca.contingency import unwrap_contingency_key
 from smki.core.eui64 import Eui64
-from smki.estate.device import NO_SUBJECT, WRAPPED_APEX_CONTINGENCY_KEY, Anchor, Cell, DeviceState, read_certificate
+from smki.estate.device import (
+    NO_SUBJECT,
+    WRAPPED_APEX_CONTINGENCY_KEY,
+    Anchor,
+    Cell,
+    DeviceState,
+    IdentityMemo,
+    cell_index,
+    cell_key,
+    read_certificate,
+)
 from smki.estate.faults import Fault
 from smki.gbcs import (
     ALERT_FUTURE_DATED_FAILURE,
@@ -46,11 +56,15 @@ from smki.gbcs import (
     StatusCode,
     TrustAnchorCell,
     UpdateSecurityCredentials,
+    UpdateSecurityCredentialsResponse,
     build,
     decode,
+    decode_framed,
+    encode_payload,
     sign_and_encode,
+    sign_encoded,
+    verify_frame_signature,
     verify_mac,
-    verify_signature,
 )
 
 Mode = CredentialsReplacementMode
@@ -98,6 +112,7 @@ MAY_REPLACE: dict[Mode, frozenset[Role]] = {
 _FAULT_STATUS = ((int(Fault.BUSY), StatusCode.RESOURCES_BUSY),
                  (int(Fault.OUT_OF_MEMORY), StatusCode.INSUFFICIENT_MEMORY))
 _OFFLINE, _COMMAND_LOST = int(Fault.OFFLINE), int(Fault.COMMAND_LOST)
+_UNABLE = int(Fault.BUSY | Fault.OUT_OF_MEMORY)
 MAX_PATH = 3   # certification-path certificates a command may carry
 # Recovery method 2 (recovery.md): the DCC takes temporary control of a Subscriber's cells by placing its Access
 # Control Broker's certificates there with the Recovery (or Contingency) key; no other role stands in for another.
@@ -147,20 +162,24 @@ def process(state: DeviceState, octets: bytes, now: dt.datetime) -> Processed:
         return Processed(state, refusal=refused.refusal)
     mode, control = command.mode, command.control
     signer = SIGNER[mode]
-    for fault, status in _FAULT_STATUS:
-        if faults & fault:
-            # Authenticated, then unable to act: every cell answered with the fault's status, nothing changed.
-            outcomes = tuple(_outcome(r.target_cell, status, state.cell(r.target_cell), None)
-                             for r in command.replacements)
-            answer = _respond(state, apdu, ExecutionOutcome(control.seq_number, mode, (), outcomes), now)
-            return Processed(state, answer, outcomes=outcomes)
+    if faults & _UNABLE:
+        for fault, status in _FAULT_STATUS:
+            if faults & fault:
+                # Authenticated, then unable to act: every cell answered with the fault's status, nothing changed.
+                outcomes = tuple(_outcome(r.target_cell, status, state.cell(r.target_cell), None)
+                                 for r in command.replacements)
+                answer = _respond(state, apdu, _response_payload(
+                    ExecutionOutcome(control.seq_number, mode, (), outcomes)), now)
+                return Processed(state, answer, outcomes=outcomes)
     consumed = _counters(state.counters, {int(signer): control.seq_number})
     if command.execution_date_time is not None and command.execution_date_time > now:
         # Accepted now, run later: the counter is consumed at once so the command cannot be replayed meanwhile.
         later = dataclasses.replace(state, counters=consumed, pending=(*state.pending, bytes(octets)))
-        return Processed(later, _respond(state, apdu, None, now))
-    new_state, outcome = _execute(dataclasses.replace(state, counters=consumed), command, now)
-    return Processed(new_state, _respond(state, apdu, outcome, now), outcomes=outcome.outcomes)
+        return Processed(later, _respond(state, apdu, _response_payload(None), now))
+    done = _executed(state.cells, command, now)
+    new_state = DeviceState(state.device_id, state.ds_private_key, state.ka_private_key, done.cells,
+                            _counters(consumed, done.floors), state.faults, state.pending, state.alerts_sent)
+    return Processed(new_state, _respond(state, apdu, done.response, now), outcomes=done.outcome.outcomes)
 
 
 def execution_time(octets: bytes) -> dt.datetime:
@@ -200,7 +219,7 @@ def run_due(state: DeviceState, now: dt.datetime) -> tuple[DeviceState, list[byt
 
 def _authenticate(state: DeviceState, octets: bytes) -> tuple[GeneralSigning, UpdateSecurityCredentials]:
     try:
-        message = decode(octets)
+        message, frame = decode_framed(octets)   # the frame read once: the signature is checked over it below
     except GbcsError as error:
         raise _Refused(error.code, error.message) from None
     apdu = message.apdu if isinstance(message, GeneralCiphering) else message
@@ -216,7 +235,8 @@ def _authenticate(state: DeviceState, octets: bytes) -> tuple[GeneralSigning, Up
     if mode.signature_required:
         key = _authorising_key(state, apdu, command)
         try:
-            verify_signature(octets, key)
+            # Every device checks its own command's signature: nothing of this is shared between devices.
+            verify_frame_signature(octets, frame, key)
         except GbcsError as error:
             raise _Refused(SIGNATURE, f"{error.message} ({error.code}, {signer.name.lower()} key)") from None
     stored = state.counters.get(int(signer), 0)
@@ -262,19 +282,32 @@ def _authorising_key(state: DeviceState, apdu: GeneralSigning,
         except (ValueError, TypeError, InvalidUnwrap, UnsupportedAlgorithm) as error:
             raise _Refused(SIGNATURE, "the plaintext symmetric key does not unwrap the Contingency key held in "
                            f"the root cell ({type(error).__name__})") from None
+    key, holder, refusal = _KEYS.get((state.cells,), mode, lambda: _signing_cell_key(state, mode))
+    if key is None or holder is None:
+        raise _Refused(SIGNATURE, refusal or "no key")
+    if holder != NO_SUBJECT and holder != apdu.header.business_originator.value:
+        raise _Refused(SIGNATURE, f"the business originator {apdu.header.business_originator.hex} is not the "
+                       f"holder of the authorising cell ({holder.hex().upper()})")
+    return key
+
+
+_KEYS: IdentityMemo[tuple[ec.EllipticCurvePublicKey | None, bytes | None, str | None]] = IdentityMemo()
+
+
+def _signing_cell_key(state: DeviceState,
+                      mode: Mode) -> tuple[ec.EllipticCurvePublicKey | None, bytes | None, str | None]:
+    """The public key in the signing cell that authorises ``mode`` and its holder's Entity ID, or why there is
+    none; a function of the cells alone (kept per cells and mode by :data:`_KEYS`)."""
     cell = state.cell(TrustAnchorCell(SIGNER[mode], KeyUsage.DIGITAL_SIGNATURE))
     if cell is None or not cell.trustworthy or cell.anchor is None:
         state_text = "absent" if cell is None else cell.state
-        raise _Refused(SIGNATURE, f"the {SIGNER[mode].name.lower()} digital signing cell is {state_text}: no key "
-                       "to verify the command with")
+        return None, None, (f"the {SIGNER[mode].name.lower()} digital signing cell is {state_text}: no key to "
+                            "verify the command with")
     anchor = read_certificate(cell.anchor)
     key = anchor.public_key() if anchor is not None else None
     if anchor is None or key is None:
-        raise _Refused(SIGNATURE, "the authorising cell holds no P-256 key")
-    if anchor.subject_id != NO_SUBJECT and anchor.subject_id != apdu.header.business_originator.value:
-        raise _Refused(SIGNATURE, f"the business originator {apdu.header.business_originator.hex} is not the "
-                       f"holder of the authorising cell ({anchor.subject_id.hex().upper()})")
-    return key
+        return None, None, "the authorising cell holds no P-256 key"
+    return key, anchor.subject_id, None
 
 
 def _root(state: DeviceState) -> Anchor | None:
@@ -287,10 +320,39 @@ def _root(state: DeviceState) -> Anchor | None:
 
 def _execute(state: DeviceState, command: UpdateSecurityCredentials,
              now: dt.datetime) -> tuple[DeviceState, ExecutionOutcome]:
+    done = _executed(state.cells, command, now)
+    return (dataclasses.replace(state, cells=done.cells, counters=_counters(state.counters, done.floors)),
+            done.outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class _Execution:
+    """What a command does to a device's cells: a function of the cells, the command and the moment alone."""
+
+    cells: tuple[Cell, ...]
+    floors: Mapping[int, int]          # the counters it resets (not to be changed: shared)
+    outcome: ExecutionOutcome
+    response: bytes                    # the response payload that reports it, encoded (DER)
+
+
+# The devices of a delivery hold one of a few cell tuples and get the same decoded command: each execution is
+# worked out once and shared (the checks of every replacement are the same for every device that holds the
+# same cells; the signature and the anti-replay counter, which differ, are checked per device before this).
+_EXECUTIONS: IdentityMemo[_Execution] = IdentityMemo()
+
+
+def _executed(cells: tuple[Cell, ...], command: UpdateSecurityCredentials, now: dt.datetime) -> _Execution:
+    if not isinstance(cells, tuple):
+        return _run(tuple(cells), command, now)
+    return _EXECUTIONS.get((cells, command), now, lambda: _run(cells, command, now))
+
+
+def _run(held: tuple[Cell, ...], command: UpdateSecurityCredentials, now: dt.datetime) -> _Execution:
     """Replace what passes its checks, cell by cell; the root first, so that the other replacements of a
     contingency command are validated against the new root."""
     mode, control = command.mode, command.control
-    cells = {(c.role, c.key_usage, c.cell_usage): c for c in state.cells}
+    held_by_key = cell_index(held)
+    cells = {(c.role, c.key_usage, c.cell_usage): c for c in held}
     path = tuple(a for a in (read_certificate(der) for der in command.certification_path[:MAX_PATH])
                  if a is not None)
     time_checks = control.time_based_cpv_checks is not CpvTimeChecks.DISAPPLY
@@ -301,7 +363,7 @@ def _execute(state: DeviceState, command: UpdateSecurityCredentials,
     for index in order:
         replacement = command.replacements[index]
         target = replacement.target_cell
-        current = state.cell(target)
+        current = held_by_key.get(cell_key(target))
         key = None if current is None else (current.role, current.key_usage, current.cell_usage)
         existing = cells[key] if key is not None else None
         candidate = read_certificate(replacement.certificate)
@@ -311,11 +373,10 @@ def _execute(state: DeviceState, command: UpdateSecurityCredentials,
             replaced_roles.add(existing.role)
         results[index] = _outcome(target, status, existing, candidate if status is StatusCode.SUCCESS else None)
     floors = _floors(command, replaced_roles)
-    counters = _counters(state.counters, floors)
     changes = tuple(RemotePartySeqNumberChange(Role(role), floor) for role, floor in sorted(floors.items()))
-    new_state = dataclasses.replace(state, cells=tuple(cells.values()), counters=counters)
     outcomes = tuple(results[i] for i in range(len(command.replacements)))
-    return new_state, ExecutionOutcome(control.seq_number, mode, changes, outcomes)
+    outcome = ExecutionOutcome(control.seq_number, mode, changes, outcomes)
+    return _Execution(tuple(cells.values()), floors, outcome, _response_payload(outcome))
 
 
 def _check(mode: Mode, target: TrustAnchorCell, existing: Cell | None, candidate: Anchor | None,
@@ -426,5 +487,11 @@ def _outcome(cell: TrustAnchorCell, status: StatusCode, existing: Cell | None,
     return ReplacementOutcome(cell, status, subject, key_id, new_subject, new_key_id)
 
 
-def _respond(state: DeviceState, apdu: GeneralSigning, outcome: ExecutionOutcome | None, now: dt.datetime) -> bytes:
-    return sign_and_encode(build.response(apdu.header, outcome, now), state.ds_key())
+def _response_payload(outcome: ExecutionOutcome | None) -> bytes:
+    return encode_payload(UpdateSecurityCredentialsResponse(outcome))
+
+
+def _respond(state: DeviceState, apdu: GeneralSigning, payload: bytes, now: dt.datetime) -> bytes:
+    """The device's signed response to ``apdu`` (``payload``: the response payload, encoded): the octets
+    ``sign_and_encode(build.response(apdu.header, outcome, now), key)`` gives."""
+    return sign_encoded(build.response_header(apdu.header, now), payload, state.ds_key())

@@ -45,13 +45,13 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from repository.store import CertificateRepository, normalised_serial
@@ -68,7 +68,6 @@ from smki.gbcs import (
     CellUsage,
     CredentialsReplacementMode,
     GbcsError,
-    GeneralSigning,
     KeyUsage,
     LengthEncoding,
     RemotePartyRole,
@@ -84,12 +83,20 @@ from smki.gbcs import (
     sign,
     sign_and_encode,
     to_be_signed,
-    verify_signature,
+    verify_frame_signature,
     wrap_with_mac,
 )
 from smki.gbcs.errors import UNKNOWN_APDU
-from smki.gbcs.framing import GENERAL_SIGNING_TAG, SIGNATURE_LENGTH, header_octets, read_signing_frame, write_length
-from smki.gbcs.signing import apdu_from_frame
+from smki.gbcs.framing import (
+    EUI_LENGTH,
+    GENERAL_SIGNING_TAG,
+    SIGNATURE_LENGTH,
+    TRANSACTION_ID_LENGTH,
+    SigningFrame,
+    header_octets,
+    write_length,
+)
+from smki.gbcs.signing import apdu_from_frame, read_whole_signing_frame
 from smki.instance import Instance
 
 BAD_REQUEST = "ES:SND1"
@@ -123,6 +130,9 @@ TRANSIT = frozenset({OFFLINE, LOST})
 MAX_PROBLEMS = 20
 _ECDSA = ec.ECDSA(hashes.SHA256())
 _SIGNING_TAG, _SIGNATURE_FIELD = bytes((GENERAL_SIGNING_TAG,)), bytes((SIGNATURE_LENGTH,))
+# Where the business target sits in a command's signed octets: after the transaction ID and the business
+# originator, each behind its length octet, and its own length octet.
+_TARGET_AT = 1 + TRANSACTION_ID_LENGTH + 1 + EUI_LENGTH + 1
 
 
 def parse_share(text: str) -> tuple[int, int]:
@@ -264,8 +274,12 @@ class CommandSender:
         self._newest: dict[tuple[str, int, str], list[bytes]] = {}
         self._test_key: dict[str, ec.EllipticCurvePrivateKey | EstateError] = {}
         self._payloads: dict[tuple[object, ...], UpdateSecurityCredentials | EstateError] = {}
-        # id(payload) -> (payload, its encoding with its length): kept with the payload so an id is never reused
-        self._encoded: dict[int, tuple[UpdateSecurityCredentials, bytes]] = {}
+        # id(payload) -> (payload, (originator, counter), the signed octets before and after the business target):
+        # kept with the payload so an id is never reused
+        self._encoded: dict[int, tuple[UpdateSecurityCredentials, tuple[Eui64, int], tuple[bytes, bytes]]] = {}
+        # What a response's payload says, by the octets (and the header fields that decide how they decode): a
+        # chunk's devices mostly answer alike, the signature and header checked per device.
+        self._answers: dict[tuple[int, int, bytes], Checked] = {}
 
     # --- the one call a caller makes -----------------------------------------------------------------------
 
@@ -377,10 +391,10 @@ class CommandSender:
         """The wire octets of the device's command (``EstateError`` when none can be built)."""
         mode = order.mode
         payload = self._payload(order, device, keys.symmetric_key)
-        target = Eui64.parse(device.device_id)
+        target = _eui(device.device_id)
         if mode in DCC_KEYS:
             assert keys.signer is not None   # Keys made by self.keys()
-            return self._signed(build.command(self.originator, target, order.counter, payload), keys.signer)
+            return self._signed(self.originator, target, order.counter, payload, keys.signer)
         role = ROLE_BY_NAME[PARTY_MODES[mode]]
         signing_cell = self._cell(device, role, "digitalSignature")
         acb_cell = self._cell(device, RemotePartyRole.ACCESS_CONTROL_BROKER, "keyAgreement")
@@ -394,23 +408,29 @@ class CommandSender:
         signed = sign(build.command(Eui64.parse(signing_cell[1]), target, order.counter, payload), signer)
         return encode(wrap_with_mac(signed, acb_key, device_ka))
 
-    def _signed(self, pre: GeneralSigning, signer: ec.EllipticCurvePrivateKey) -> bytes:
-        """``sign_and_encode(pre, signer)``, with the payload's encoding (the certificates' DER, most of the
-        octets) made once per payload rather than once per device: only the header, which names the device, and
-        the signature differ. The first command of each payload is made by the codec as well and compared, so
-        this path can only ever give the codec's octets."""
-        payload = pre.payload
-        assert isinstance(payload, UpdateSecurityCredentials)
+    def _signed(self, originator: Eui64, target: Eui64, counter: int, payload: UpdateSecurityCredentials,
+                signer: ec.EllipticCurvePrivateKey) -> bytes:
+        """``sign_and_encode(build.command(originator, target, counter, payload), signer)``, with everything but
+        the business target (the header's fixed-size fields around it, and the payload's encoding: the
+        certificates' DER, most of the octets) written once per payload rather than once per device: only the
+        target and the signature differ. The first command of each payload is made by the codec as well and
+        compared, so this path can only ever give the codec's octets."""
         encoded = self._encoded.get(id(payload))
-        if encoded is None or encoded[0] is not payload:
+        if encoded is None or encoded[0] is not payload or encoded[1] != (originator, counter):
+            pre = build.command(originator, target, counter, payload)
+            header = header_octets(pre.header)
+            if header[_TARGET_AT:_TARGET_AT + EUI_LENGTH] != target.value:
+                raise EstateError(BAD_REQUEST, "the command header's layout disagrees with the codec's")
             tail = write_length(len(body := encode_payload(payload, LengthEncoding.DER))) + body
+            around = (header[:_TARGET_AT], header[_TARGET_AT + EUI_LENGTH:] + tail)
             if len(self._encoded) > 4096:
                 self._encoded.clear()
-            self._encoded[id(payload)] = (payload, tail)
-            if to_be_signed(pre) != header_octets(pre.header) + tail:   # the codec's own layout, checked once
+            self._encoded[id(payload)] = (payload, (originator, counter), around)
+            if to_be_signed(pre) != around[0] + target.value + around[1]:   # the codec's own layout, checked once
                 raise EstateError(BAD_REQUEST, "the command's encoding disagrees with the codec's")
             return sign_and_encode(pre, signer)
-        signed = header_octets(pre.header) + encoded[1]
+        before, after = encoded[2]
+        signed = before + target.value + after
         r, s = decode_dss_signature(signer.sign(signed, _ECDSA))
         return b"".join((_SIGNING_TAG, signed, _SIGNATURE_FIELD, r.to_bytes(32, "big"), s.to_bytes(32, "big")))
 
@@ -495,10 +515,12 @@ class CommandSender:
             page = self.repository.search(subject_eui=holder, role=role, usage=REPOSITORY_USAGE[usage], status="I",
                                           kind="organisation", limit=1000)
             found: list[bytes] = []
+            full = self.repository.find_many(record.serial for record in page.records)   # one query, not one each
             for record in reversed(page.records):
-                full = self.repository.get(record.serial, record.issuer)
-                if full is not None and full.der is not None:
-                    found.append(full.der)
+                der = next((f.der for f in full.get(normalised_serial(record.serial), []) if f.issuer == record.issuer),
+                           None)
+                if der is not None:
+                    found.append(der)
             self._newest[key] = found
         return next((der for der in self._newest[key] if der not in held_elsewhere), None)
 
@@ -531,23 +553,33 @@ class CommandSender:
         try:
             if device_key is None:
                 raise EstateError(UNVERIFIED, "its Device Certificate is not in the Repository")
-            message = _verified(answer, device_key)
+            frame = _verified(answer, device_key)
+            checked = self._answer(answer, frame)
         except (GbcsError, EstateError) as error:
             return Checked(DeviceOutcome(FAILED, code=UNVERIFIED), f"the response does not verify: {error.message}",
                            answered=True)
-        if not (isinstance(message, GeneralSigning) and isinstance(message.payload, UpdateSecurityCredentialsResponse)
-                and message.header.business_originator.hex == device.device_id
-                and message.header.originator_counter == order.counter):
+        header = frame.header
+        if checked is None or header.business_originator.hex != device.device_id \
+                or header.originator_counter != order.counter:
             return Checked(DeviceOutcome(FAILED, code=UNVERIFIED), "the answer is not this device's response to the "
                            "command", answered=True)
-        outcome = message.payload.outcome
-        codes = {cell_name(o.cell): int(o.status) for o in outcome.outcomes} if outcome is not None else {}
-        if outcome is None or any(o.status is not StatusCode.SUCCESS for o in outcome.outcomes):
-            bad = ", ".join(f"{name}: {_status_name(code)}" for name, code in codes.items()
-                            if code != StatusCode.SUCCESS)
-            return Checked(DeviceOutcome(FAILED, codes, CELLS_NOT_REPLACED),
-                           f"cells not replaced ({bad or 'no outcome'})", answered=True, verified=True)
-        return Checked(DeviceOutcome(RECOVERED, codes), None, answered=True, verified=True)
+        return checked
+
+    def _answer(self, answer: bytes, frame: SigningFrame) -> Checked | None:
+        """What the verified answer's payload says (None: it is not a response), read once per distinct payload
+        (``GbcsError`` when the codec refuses it)."""
+        header = frame.header
+        key = (int(header.cra_flag), header.message_code, answer[frame.payload_start:frame.payload_end])
+        known = self._answers.get(key)
+        if known is None:
+            message = apdu_from_frame(answer, frame)
+            if not isinstance(message.payload, UpdateSecurityCredentialsResponse):
+                return None
+            known = _response_checked(message.payload)
+            if len(self._answers) > 1024:
+                self._answers.clear()
+            self._answers[key] = known
+        return known
 
     @staticmethod
     def tally(report: SendReport, device_id: str, checked: Checked, collect: bool) -> None:
@@ -557,7 +589,7 @@ class CommandSender:
         report.answered += checked.answered
         report.verified += checked.verified
         for name, code in outcome.codes.items():
-            report.statuses[f"{name}: {_status_name(code)}"] += 1
+            report.statuses[_status_label(name, code)] += 1
         if not checked.verified and outcome.code is not None:
             report.refused[outcome.code] += 1
         if checked.problem is not None and len(report.problems) < MAX_PROBLEMS:
@@ -574,25 +606,46 @@ class Checked:
     verified: bool = False     # ... verified with the device's certificate, and answers this command
 
 
-def _verified(answer: bytes, key: ec.EllipticCurvePublicKey) -> GeneralSigning:
-    """The device's answer, its signature verified: ``verify_signature`` then ``decode``, reading the frame once
-    (a response is a General Signing APDU; anything else, or a bad signature, is a ``GbcsError``)."""
+def _verified(answer: bytes, key: ec.EllipticCurvePublicKey) -> SigningFrame:
+    """The frame of the device's answer, its signature verified, the frame read once (a response is a General
+    Signing APDU; anything else, trailing octets or a bad signature is a ``GbcsError``)."""
     if answer[:1] != _SIGNING_TAG:
         message = decode(answer)   # the codec names what it is
         raise GbcsError(UNKNOWN_APDU, f"a device answers with a General Signing APDU, not a {type(message).__name__}")
-    frame = read_signing_frame(answer, 0, len(answer))
-    if frame.end != len(answer) or frame.signature is None:
-        decode(answer)   # trailing octets: the codec's own error
-        verify_signature(answer, key)   # no signature: the codec's own error
-    assert frame.signature is not None
-    signature = encode_dss_signature(int.from_bytes(frame.signature[:32], "big"),
-                                     int.from_bytes(frame.signature[32:], "big"))
-    try:
-        key.verify(signature, answer[frame.start + 1:frame.payload_end], _ECDSA)
-    except InvalidSignature:
-        verify_signature(answer, key)   # raises the codec's GB:E019
-        raise
-    return apdu_from_frame(answer, frame)
+    frame = read_whole_signing_frame(answer)
+    verify_frame_signature(answer, frame, key)
+    return frame
+
+
+def _response_checked(response: UpdateSecurityCredentialsResponse) -> Checked:
+    """A verified response of this device to this command: recovered when every cell succeeded."""
+    outcome = response.outcome
+    codes = {cell_name(o.cell): int(o.status) for o in outcome.outcomes} if outcome is not None else {}
+    if outcome is None or any(o.status is not StatusCode.SUCCESS for o in outcome.outcomes):
+        bad = ", ".join(f"{name}: {_status_name(code)}" for name, code in codes.items()
+                        if code != StatusCode.SUCCESS)
+        return Checked(DeviceOutcome(FAILED, codes, CELLS_NOT_REPLACED),
+                       f"cells not replaced ({bad or 'no outcome'})", answered=True, verified=True)
+    return Checked(DeviceOutcome(RECOVERED, codes), None, answered=True, verified=True)
+
+
+def _eui(device_id: str) -> Eui64:
+    """``Eui64.parse(device_id)``, for the compact form the estate stores without the parser's regular
+    expressions (the other forms, and errors, through the parser)."""
+    if len(device_id) == 16:
+        try:
+            value = bytes.fromhex(device_id)
+        except ValueError:
+            value = b""
+        if len(value) == EUI_LENGTH:
+            return Eui64(value)
+    return Eui64.parse(device_id)
+
+
+@lru_cache(maxsize=1024)
+def _status_label(name: str, code: int) -> str:
+    """A report's line for a cell's outcome: ``supplier digitalSignature: success``."""
+    return f"{name}: {_status_name(code)}"
 
 
 def _status_name(code: int) -> str:

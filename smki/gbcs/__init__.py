@@ -24,10 +24,17 @@ from smki.gbcs.build import (
 from smki.gbcs.ciphering import compute_mac, mac_key, verify_mac, wrap_with_mac
 from smki.gbcs.describe import describe
 from smki.gbcs.errors import CODES, GbcsError
-from smki.gbcs.messages import decode, encode
+from smki.gbcs.messages import decode, decode_framed, encode
 from smki.gbcs.payload import decode_alert, decode_command, decode_response, encode_payload
 from smki.gbcs.rtds import export, from_hex, read_message_file, signer_among, to_hex, write_message_file
-from smki.gbcs.signing import sign, sign_and_encode, to_be_signed, verify_signature
+from smki.gbcs.signing import (
+    sign,
+    sign_and_encode,
+    sign_encoded,
+    to_be_signed,
+    verify_frame_signature,
+    verify_signature,
+)
 from smki.gbcs.values import (
     AuthorisingRemotePartyControl,
     CellUsage,
@@ -56,13 +63,14 @@ from smki.gbcs.values import (
 )
 
 __all__ = [
-    "ALERT_FUTURE_DATED_FAILURE", "ALERT_FUTURE_DATED_SUCCESS", "CODES", "AuthorisingRemotePartyControl",
-    "CellUsage", "CpvTimeChecks", "CraFlag", "CredentialsReplacementMode", "ExecutionOutcome", "GbcsError",
-    "GeneralCiphering", "GeneralSigning", "GroupingHeader", "KeyUsage", "LengthEncoding", "Message", "Payload",
-    "RemotePartyRole", "RemotePartySeqNumberChange", "ReplacementOutcome", "SeqNumberUsage", "SpecialistSeqNumber",
-    "StatusCode", "TrustAnchorCell", "TrustAnchorReplacement", "UpdateSecurityCredentials",
-    "UpdateSecurityCredentialsAlert", "UpdateSecurityCredentialsResponse", "build", "compute_mac", "decode",
-    "decode_alert", "decode_command", "decode_response", "describe", "dlms_date_time", "encode", "encode_payload",
-    "export", "from_hex", "mac_key", "parse_dlms_date_time", "read_message_file", "sign", "sign_and_encode",
-    "signer_among", "to_be_signed", "to_hex", "verify_mac", "verify_signature", "wrap_with_mac", "write_message_file",
+    "ALERT_FUTURE_DATED_FAILURE", "ALERT_FUTURE_DATED_SUCCESS", "CODES", "AuthorisingRemotePartyControl", "CellUsage",
+    "CpvTimeChecks", "CraFlag", "CredentialsReplacementMode", "ExecutionOutcome", "GbcsError", "GeneralCiphering",
+    "GeneralSigning", "GroupingHeader", "KeyUsage", "LengthEncoding", "Message", "Payload", "RemotePartyRole",
+    "RemotePartySeqNumberChange", "ReplacementOutcome", "SeqNumberUsage", "SpecialistSeqNumber", "StatusCode",
+    "TrustAnchorCell", "TrustAnchorReplacement", "UpdateSecurityCredentials", "UpdateSecurityCredentialsAlert",
+    "UpdateSecurityCredentialsResponse", "build", "compute_mac", "decode", "decode_alert", "decode_command",
+    "decode_framed", "decode_response", "describe", "dlms_date_time", "encode", "encode_payload", "export", "from_hex",
+    "mac_key", "parse_dlms_date_time", "read_message_file", "sign", "sign_and_encode", "sign_encoded", "signer_among",
+    "to_be_signed", "to_hex", "verify_frame_signature", "verify_mac", "verify_signature", "wrap_with_mac",
+    "write_message_file"
 ]

@@ -41,11 +41,16 @@ def command(originator: Eui64, target: Eui64, originator_counter: int,
 def response(to: GroupingHeader, outcome: ExecutionOutcome | None, at: datetime | None = None,
              length_encoding: LengthEncoding = LengthEncoding.DER) -> GeneralSigning:
     """A device's response to the command whose header is ``to`` (unsigned: the device signs it)."""
-    header = GroupingHeader(cra_flag=CraFlag.RESPONSE, originator_counter=to.originator_counter,
-                            business_originator=to.business_target, business_target=to.business_originator,
-                            message_code=to.message_code, date_time=dlms_date_time(at or datetime.now(UTC)))
-    return GeneralSigning(header=header, payload=UpdateSecurityCredentialsResponse(outcome),
+    return GeneralSigning(header=response_header(to, at), payload=UpdateSecurityCredentialsResponse(outcome),
                           length_encoding=length_encoding)
+
+
+def response_header(to: GroupingHeader, at: datetime | None = None) -> GroupingHeader:
+    """The header of a device's response to the command whose header is ``to``: from the device, to the
+    command's originator, answering its counter, dated ``at`` (now)."""
+    return GroupingHeader(cra_flag=CraFlag.RESPONSE, originator_counter=to.originator_counter,
+                          business_originator=to.business_target, business_target=to.business_originator,
+                          message_code=to.message_code, date_time=dlms_date_time(at or datetime.now(UTC)))
 
 
 def alert(device: Eui64, to: Eui64, alert_counter: int, executed_at: datetime, outcome: ExecutionOutcome,

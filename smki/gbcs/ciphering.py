@@ -21,6 +21,7 @@ from smki.gbcs.framing import (
     CIPHERING_HEADER,
     MAC_LENGTH,
     SECURITY_CONTROL_MAC_ONLY,
+    CipheringFrame,
     read_ciphering_frame,
     write_length,
 )
@@ -39,7 +40,10 @@ MAX_INVOCATION_COUNTER = 0xFFFFFFFF
 
 def decode_general_ciphering(octets: bytes) -> GeneralCiphering:
     octets = bytes(octets)
-    frame = read_ciphering_frame(octets)
+    return general_ciphering_from_frame(octets, read_ciphering_frame(octets))
+
+
+def general_ciphering_from_frame(octets: bytes, frame: CipheringFrame) -> GeneralCiphering:
     return GeneralCiphering(apdu=apdu_from_frame(octets, frame.inner), mac=frame.mac,
                             invocation_counter=frame.invocation_counter)
 

@@ -40,6 +40,7 @@ from smki.gbcs.values import (
     CredentialsReplacementMode,
     GeneralCiphering,
     GeneralSigning,
+    GroupingHeader,
     LengthEncoding,
     Payload,
     UpdateSecurityCredentials,
@@ -48,15 +49,21 @@ from smki.gbcs.values import (
 )
 
 _COORDINATE = 32
+_ECDSA = ec.ECDSA(hashes.SHA256())
 
 
 def decode_general_signing(octets: bytes) -> GeneralSigning:
     """A whole General Signing APDU (command, pre-command, response or alert)."""
     octets = bytes(octets)
+    return apdu_from_frame(octets, read_whole_signing_frame(octets))
+
+
+def read_whole_signing_frame(octets: bytes) -> SigningFrame:
+    """The frame of the General Signing APDU that ``octets`` hold, with nothing after it."""
     frame = read_signing_frame(octets, 0, len(octets))
     if frame.end != len(octets):
         raise gbcs_error(TRAILING_OCTETS, f"{len(octets) - frame.end} octets follow the General Signing APDU")
-    return apdu_from_frame(octets, frame)
+    return frame
 
 
 def apdu_from_frame(octets: bytes, frame: SigningFrame) -> GeneralSigning:
@@ -85,11 +92,14 @@ def apdu_from_frame(octets: bytes, frame: SigningFrame) -> GeneralSigning:
                           pre_command=not frame.has_signature_field, length_encoding=encoding)
 
 
+_MODES = {int(mode): mode for mode in CredentialsReplacementMode}
+
+
 def _mode_of(message_code: int) -> CredentialsReplacementMode:
-    mode = message_code - CS02B_MESSAGE_CODE_BASE
-    if not 0 <= mode <= max(CredentialsReplacementMode):
+    mode = _MODES.get(message_code - CS02B_MESSAGE_CODE_BASE)
+    if mode is None:
         raise gbcs_error(NOT_CS02B, f"message code {message_code:04X} is not a CS02b one (0100..0109)")
-    return CredentialsReplacementMode(mode)
+    return mode
 
 
 def to_be_signed(apdu: GeneralSigning) -> bytes:
@@ -141,7 +151,7 @@ def _check_kind(apdu: GeneralSigning) -> None:
 def sign(apdu: GeneralSigning, private_key: ec.EllipticCurvePrivateKey) -> GeneralSigning:
     """The APDU signed by its originator's Digital Signing key (a pre-command becomes a command)."""
     _check_p256(private_key, ec.EllipticCurvePrivateKey, "signing key")
-    der = private_key.sign(to_be_signed(apdu), ec.ECDSA(hashes.SHA256()))
+    der = private_key.sign(to_be_signed(apdu), _ECDSA)
     r, s = decode_dss_signature(der)
     signature = r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big")
     return replace(apdu, signature=signature, pre_command=False)
@@ -152,7 +162,18 @@ def sign_and_encode(apdu: GeneralSigning, private_key: ec.EllipticCurvePrivateKe
     commands, or a device answering them, does per message)."""
     _check_p256(private_key, ec.EllipticCurvePrivateKey, "signing key")
     signed = to_be_signed(apdu)
-    r, s = decode_dss_signature(private_key.sign(signed, ec.ECDSA(hashes.SHA256())))
+    r, s = decode_dss_signature(private_key.sign(signed, _ECDSA))
+    return (bytes((GENERAL_SIGNING_TAG,)) + signed + bytes((SIGNATURE_LENGTH,))
+            + r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big"))
+
+
+def sign_encoded(header: GroupingHeader, payload_octets: bytes, private_key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The signed General Signing APDU of ``header`` and a payload already encoded (``encode_payload``): the
+    octets ``sign_and_encode`` gives, for a sender or device that encodes one payload for many messages (only
+    the header, which names the device, differs between them)."""
+    _check_p256(private_key, ec.EllipticCurvePrivateKey, "signing key")
+    signed = header_octets(header) + write_length(len(payload_octets)) + payload_octets
+    r, s = decode_dss_signature(private_key.sign(signed, _ECDSA))
     return (bytes((GENERAL_SIGNING_TAG,)) + signed + bytes((SIGNATURE_LENGTH,))
             + r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big"))
 
@@ -175,12 +196,23 @@ def verify_signature(message: GeneralCiphering | GeneralSigning | bytes,
         octets = bytes(message)
         frame = locate_signing_frame(octets)
         signed, signature = octets[frame.start + 1:frame.payload_end], frame.signature
+    _verify(signed, signature, public_key)
+
+
+def verify_frame_signature(octets: bytes, frame: SigningFrame, public_key: ec.EllipticCurvePublicKey) -> None:
+    """``verify_signature(octets, public_key)`` for octets whose General Signing frame has been read already
+    (``decode_framed``), over the octets as received, without reading the frame again."""
+    _check_p256(public_key, ec.EllipticCurvePublicKey, "verification key")
+    _verify(octets[frame.start + 1:frame.payload_end], frame.signature, public_key)
+
+
+def _verify(signed: bytes, signature: bytes | None, public_key: ec.EllipticCurvePublicKey) -> None:
     if signature is None:
         raise gbcs_error(NOT_SIGNED, "the message carries no signature")
     r = int.from_bytes(signature[:_COORDINATE], "big")
     s = int.from_bytes(signature[_COORDINATE:], "big")
     try:
-        public_key.verify(encode_dss_signature(r, s), signed, ec.ECDSA(hashes.SHA256()))
+        public_key.verify(encode_dss_signature(r, s), signed, _ECDSA)
     except (InvalidSignature, ValueError):
         raise gbcs_error(SIGNATURE_INVALID, "the signature does not verify with the originator's key") from None
 

@@ -23,6 +23,7 @@ from smki.ra import audit
 from smki.ra.csr_volumes import MALFORMED_RULE
 from smki.ra.identity import Appointed, Principal
 from smki.ra.models import Authorisation, CsrDecision, Device, Organisation, UserIdentifier
+from smki.ra.registry import REHEARSAL
 from smki.ra.settings import Eligibility
 
 DEFAULT_DEVICE_STATE = "pre_installation"
@@ -37,7 +38,10 @@ _USER_ID_OWNER = (
     select(_USER_IDS.c.organisation_id, _USER_IDS.c.user_role, _ORGANISATIONS.c.id, _ORGANISATIONS.c.name,
            _ORGANISATIONS.c.is_party, _ORGANISATIONS.c.srept_passed_at, _ORGANISATIONS.c.category,
            exists().where(_AUTHORISATIONS.c.organisation_id == _USER_IDS.c.organisation_id,
-                          _AUTHORISATIONS.c.policy == "organisation").label("authorised"))
+                          _AUTHORISATIONS.c.policy == "organisation").label("authorised"),
+           # rehearsing SREPT (registry.begin_rehearsal): its CSRs are judged as if it had passed
+           exists().where(_AUTHORISATIONS.c.organisation_id == _USER_IDS.c.organisation_id,
+                          _AUTHORISATIONS.c.policy == REHEARSAL).label("rehearsing"))
     .select_from(_USER_IDS.join(_ORGANISATIONS, _ORGANISATIONS.c.id == _USER_IDS.c.organisation_id))
     .where(_USER_IDS.c.eui64 == bindparam("eui")))
 
@@ -99,7 +103,7 @@ def evaluate_organisation_csr(session: Session, rules: Eligibility, aro: Appoint
     owner = identifier
     if not owner.is_party:
         return refuse("org.not-a-party", f"{owner.name} is not a SEC Party and cannot be a Subscriber.", owner.id)
-    if rules.require_srept and owner.srept_passed_at is None:
+    if rules.require_srept and owner.srept_passed_at is None and not owner.rehearsing:
         return refuse("org.srept", f"{owner.name} has not passed the SMKI and Repository Entry Process Tests.",
                       owner.id)
     if not owner.authorised:

@@ -197,6 +197,13 @@ class FormService:
                 raise SmkiError(PRECONDITION, "the SRO must be nominated on an approved director or company "
                                 "secretary declaration of the same Party.", field="declaration_id")
         elif form.effect == "appoint_aro":
+            rules = self.ra.settings.eligibility
+            if "repository" in payload["scopes"] and rules.require_srept_for_repository:
+                party = registry.organisation(session, organisation_id)  # type: ignore[arg-type]
+                if party.srept_passed_at is None and not registry.rehearsing(session, party.id):
+                    raise SmkiError(registry.NO_SREPT, f"{party.name} has not passed SREPT, so its AROs may not "
+                                    "use the Repository yet; nominate without the repository scope, or once it "
+                                    "has passed (or while it rehearses SREPT).", field="scopes")
             for acted in payload["acts_for"]:
                 target = registry.organisation(session, acted)
                 if not target.is_party:

@@ -107,13 +107,55 @@ def user_ids_in_roles(session: Session, user_roles: Iterable[str]) -> list[UserI
                                 .order_by(UserIdentifier.id)).scalars())
 
 
-def record_srept(session: Session, *, actor: str, organisation_id: int, passed: bool) -> Organisation:
+def record_srept(session: Session, *, actor: str, organisation_id: int, passed: bool,
+                 evidence: dict[str, object] | None = None) -> Organisation:
+    """Record whether the Party passed SREPT; ``evidence`` (the run and its evidence pack's digest, when
+    recorded on the strength of a SREPT run in the sandbox) goes into the audit record."""
     party = organisation(session, organisation_id)
     if not party.is_party:
         raise RegistryError(NOT_A_PARTY, f"{party.name} is not a SEC Party; SREPT is for Parties.")
-    audit.append(session, actor=actor, action="party.srept", subject=party.name, detail={"passed": passed})
+    audit.append(session, actor=actor, action="party.srept", subject=party.name,
+                 detail={"passed": passed, **(evidence or {})})
     party.srept_passed_at = now() if passed else None
     return party
+
+
+# A Party rehearsing SREPT (an open run of smki.srept) is set up as the DCC's test environment sets up a testing
+# Party: as an Authorised Subscriber under the rehearsal's Certificate Policies, and treated as having passed
+# SREPT for its CSRs and its AROs' Repository credentials, until the run ends. The footing is an Authorisation
+# row of this policy name; Authorised Subscriber applications still need a recorded pass.
+REHEARSAL = "rehearsal"
+
+
+def rehearsing(session: Session, organisation_id: int) -> bool:
+    return session.execute(select(Authorisation.id).where(Authorisation.organisation_id == organisation_id,
+                                                          Authorisation.policy == REHEARSAL)).first() is not None
+
+
+def begin_rehearsal(session: Session, *, actor: str, organisation_id: int, policies: Iterable[str]) -> list[str]:
+    """Put the Party on a rehearsal footing; returns what was granted (what :func:`end_rehearsal` withdraws)."""
+    party = organisation(session, organisation_id)
+    if not party.is_party:
+        raise RegistryError(NOT_A_PARTY, f"{party.name} is not a SEC Party; SREPT is for Parties.")
+    held = set(authorisations(session, party.id))
+    granted = [policy for policy in (REHEARSAL, *policies) if policy not in held]
+    audit.append(session, actor=actor, action="party.rehearsal.begun", subject=party.name, detail={"granted": granted})
+    for policy in granted:
+        session.add(Authorisation(organisation_id=party.id, policy=policy, granted_at=now()))
+    session.flush()
+    return granted
+
+
+def end_rehearsal(session: Session, *, actor: str, organisation_id: int, granted: Iterable[str]) -> None:
+    """Withdraw what :func:`begin_rehearsal` granted."""
+    party = organisation(session, organisation_id)
+    withdrawn = sorted(set(granted))
+    audit.append(session, actor=actor, action="party.rehearsal.ended", subject=party.name,
+                 detail={"withdrawn": withdrawn})
+    for grant in session.execute(select(Authorisation).where(Authorisation.organisation_id == party.id,
+                                                             Authorisation.policy.in_(withdrawn))).scalars():
+        session.delete(grant)
+    session.flush()
 
 
 def authorise(session: Session, settings: RaSettings, *, actor: str, organisation_id: int,

@@ -32,6 +32,8 @@ EXEMPT_BLUEPRINTS = {
     "ra_api": "an API token (Bearer) or the IKI client certificate, never the portal session (smki.ra.web.caller)",
     "repository_api": "a Repository API key; requests that carry the portal's session cookie are checked below",
     "repository_xml": "the Appendix O services: the apikey query parameter",
+    "drills_api": "an API token (Bearer) or the IKI client certificate, never the portal session (smki.web.drills)",
+    "srept_api": "an API token (Bearer) or the IKI client certificate, as the RA's JSON API (smki.web.srept)",
 }
 # Endpoint -> why. The Device CSR blueprint serves both the Appendix M services and the portal's upload
 # pages, so its two service endpoints are exempted one by one and the upload form stays protected.

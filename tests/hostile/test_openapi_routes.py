@@ -23,7 +23,8 @@ from werkzeug.routing import IntegerConverter
 
 from tests.hostile.conftest import Served
 
-SERVED_DOCUMENTS = {"/api/v1/ra/openapi.json", "/api/v1/repository/openapi.json"}
+SERVED_DOCUMENTS = {"/api/v1/ra/openapi.json", "/api/v1/repository/openapi.json", "/api/v1/drills/openapi.json",
+                    "/api/v1/srept/openapi.json"}
 # Past PostgreSQL's INTEGER, past 64 bits, past Python's 4,300-digit int() limit, and not numbers at all.
 HOSTILE_VALUES = ["0", "2147483647", "2147483648", "4294967296", "9223372036854775807", "9223372036854775808",
                   "18446744073709551616", "9" * 40, "9" * 5000, "-1", "-9223372036854775809", "1.5", "1e9",

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from smki.core.config import PROJECT_ROOT, Settings
-from smki.core.policyfiles import custody, devicecsr, environment, estate, profiles, ra, repository, variance
+from smki.core.policyfiles import custody, devicecsr, environment, estate, profiles, ra, repository, srept, variance
 
 REFERENCE = (PROJECT_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
 TEST_ONLY = {"SMKI_TEST_POSTGRES_URL", "SMKI_INTEROP_DIR"}
@@ -32,6 +32,8 @@ FILES: dict[str, type[BaseModel]] = {
     "estate.yaml": estate.EstatePolicy,
     "variance.yaml": variance.VariancePolicy,
     "custody.yaml": custody.CustodyPolicy,
+    "srept/recording.yaml": srept.Recording,
+    "srept/<interface>.yaml": srept.InterfaceCatalogue,
 }
 
 
@@ -85,7 +87,7 @@ def test_every_shipped_policy_file_has_a_section() -> None:
                "repository.yaml", "device_csr_limits.yaml", "device_csr_gate.yaml", "estate.yaml",
                "variance.yaml", "custody.yaml"}
     assert {n for n in names if "/" not in n} == covered
-    assert {n.split("/")[0] for n in names if "/" in n} == {"environments", "profiles"}
+    assert {n.split("/")[0] for n in names if "/" in n} == {"environments", "profiles", "recovery", "srept"}
 
 
 @pytest.mark.parametrize("document", ["README.md", "policies/README.md", "docs/configuration.md", "docs/serving.md"])

@@ -37,6 +37,8 @@ class DccOnly(PolicyModel):
 class OrganisationRules(PolicyModel):
     require_srept: bool = True
     """A Party must pass SREPT before it may become an Authorised Subscriber [V]."""
+    require_srept_for_repository: bool = True
+    """... and before its AROs get Repository credentials (or while it rehearses SREPT) [V]."""
     remote_party_roles: dict[str, OrganisationRoleRule]
     """Remote Party Role name (roles.yaml) -> who may be certified in it."""
     dcc_only: DccOnly
@@ -81,6 +83,10 @@ class Eligibility(PolicyModel):
     @property
     def require_srept(self) -> bool:
         return self.organisation.require_srept
+
+    @property
+    def require_srept_for_repository(self) -> bool:
+        return self.organisation.require_srept_for_repository
 
     @property
     def organisation_roles(self) -> Mapping[str, OrganisationRoleRule]:
