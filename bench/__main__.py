@@ -25,6 +25,9 @@ QUICK = [
     ["bench.device_batch", "--count", "10000"],
     ["bench.repository_search", "--records", "100000", "--queries", "500"],
     ["bench.repository_crl", "--revoked", "20000", "--rounds", "2"],
+    ["bench.estate_recovery", "--quick"],
+    ["bench.drill", "--quick"],
+    ["bench.srept_overhead", "--count", "2000"],
 ]
 
 
