@@ -45,6 +45,7 @@ from smki.core.policyfiles.profiles import (
     IssuancePolicy,
 )
 from smki.core.policyfiles.ra import END_ENTITY_ROLES, REPOSITORY_REASONS, ROLES, Eligibility, RaPolicy
+from smki.core.policyfiles.recovery import load_scenario, scenario_names
 from smki.core.policyfiles.repository import RepositorySettings
 from smki.core.policyfiles.srept import PARTY_CATEGORIES, InterfaceCatalogue, Recording, SreptCatalogue
 from smki.core.policyfiles.srept import USER_ROLES as SREPT_USER_ROLES
@@ -260,6 +261,7 @@ def validate_policies(directory: Path, environment: str | None = None) -> Polici
         lambda: load_device_csr_gate(directory),
         lambda: load_custody_policy(directory),
         lambda: load_srept_catalogue(directory),
+        *[lambda name=name: load_scenario(directory, name) for name in scenario_names(directory)],
         lambda: load_estate_policy(directory, load_policies(directory, environment).environment.name),
     ]
     failures: list[ConfigurationError] = []

@@ -141,6 +141,10 @@ CASES = {
     "a duplicated role code": Broken("roles.yaml", put({"code": 2, "ou": "02", "name": "supplier2"}, "roles", 3),
                                      "CA:CFG3", "roles[3].code", "a code no other role has"),
     # the GBCS rules a profile cannot override
+    # a recovery scenario (policies/recovery/): a step that needs one never done before it
+    "a scenario step's unknown precondition": Broken("recovery/org_key_method3.yaml",
+                                                     put(["no_such_step"], "phases", 0, "steps", 1, "preconditions"),
+                                                     "CA:CFG50", "phases[0].steps[1].preconditions", "no_such_step"),
     "a GBCS rule contradicted": Broken("profiles/organisation.yaml", put(False, "extensions", 0, "critical"),
                                        "CA:CFG11", "extensions[0].critical", "GBCS requires keyUsage critical"),
 }
