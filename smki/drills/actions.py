@@ -37,6 +37,7 @@ from smki.core.policyfiles.recovery import (
     SendSpec,
     Step,
 )
+from smki.core.times import now_utc
 from smki.csrgen import organisation_csr
 from smki.drills import evidence, exposure, files
 from smki.drills.exposure import CELL_USAGE_NAME
@@ -111,12 +112,8 @@ class DeviceBook(Protocol):
         """The post-recovery check's finding: these devices are still exposed, every other affected one is not."""
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _iso(moment: dt.datetime | None = None) -> str:
-    return (moment or _now()).isoformat()
+    return (moment or now_utc()).isoformat()
 
 
 def _pem(path: Path, certificate: Any) -> None:
@@ -343,7 +340,7 @@ def revoke(context: Context, step: Step) -> Outcome:
                          subject=f"organisation:{serial}", detail={"reason": "key_compromise",
                                                                    "drill": context.run_id})
             ra.revoke(CA_OPERATOR, serial, "key_compromise", session)
-            ra.lodge_within(session).revoke(serial, reason=reason, at=_now(), requested_by=CA_OPERATOR)
+            ra.lodge_within(session).revoke(serial, reason=reason, at=now_utc(), requested_by=CA_OPERATOR)
         audit.audited(instance.database, work)
         revoked.append(serial)
     published = publish_crl(instance)

@@ -10,9 +10,12 @@ from typing import Any
 from sqlalchemy import select
 
 from smki.core.policyfiles.recovery import PHASES, load_scenario
+from smki.core.times import utc
 from smki.drills.models import DrillDevice, DrillRun, DrillStep
-from smki.drills.runner import UNKNOWN_RUN, DrillError, _iso, _step_dict, _utc
+from smki.drills.runner import UNKNOWN_RUN, DrillError, _iso, _step_dict
 from smki.instance import Instance
+
+CURVE_POINTS = 2_000
 
 
 def record(host: Instance, run_id: int) -> dict[str, Any]:
@@ -62,9 +65,13 @@ def record(host: Instance, run_id: int) -> dict[str, Any]:
     by: dict[tuple[str, str], int] = {}
     for item in residual:
         by[(item["type"], item["party"])] = by.get((item["type"], item["party"]), 0) + 1
-    recovered = sorted(moment for d in devices if d.status == "recovered" and (moment := _utc(d.recovered_at)))
+    recovered = sorted(moment for d in devices if d.status == "recovered" and (moment := utc(d.recovered_at)))
+    # At most about CURVE_POINTS points, the last always kept: a point per device would make a million-device
+    # record tens of megabytes for a chart that cannot show more than a few thousand.
+    every = max(1, len(recovered) // CURVE_POINTS)
     curve = [{"at": head["started_at"], "recovered": 0}] + [
-        {"at": moment.isoformat(), "recovered": n} for n, moment in enumerate(recovered, 1)]
+        {"at": moment.isoformat(), "recovered": n} for n, moment in enumerate(recovered, 1)
+        if n % every == 0 or n == len(recovered)]
     artefacts: list[dict[str, str]] = []
     seen: set[str] = set()
     for s in steps:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from smki.core.db import rows_affected
 from smki.core.errors import SmkiError
 from smki.core.policyfiles.recovery import Scenario, load_scenario
+from smki.core.times import now_utc, utc
 from smki.drills import exposure, faults
 from smki.drills.actions import HANDLERS, Context
 from smki.drills.models import DrillDevice, DrillRun, DrillStep
@@ -49,14 +50,6 @@ class DrillError(SmkiError):
     """The drill cannot do what was asked; nothing was changed."""
 
     status = 409
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass(frozen=True)
@@ -101,7 +94,7 @@ class Drills:
         options = {"devices": devices or scenario.devices, "types": types or scenario.types, "faults": fault_counts}
         with self.database.session() as session:
             run = DrillRun(scenario=scenario.id, title=scenario.title, seed=seed, options=options, status=CREATED,
-                           pause_requested=False, world_dir="", started_by=started_by[:128], created_at=_now(),
+                           pause_requested=False, world_dir="", started_by=started_by[:128], created_at=now_utc(),
                            devices_total=0, devices_done=0, context={})
             session.add(run)
             session.flush()
@@ -134,8 +127,8 @@ class Drills:
             counts = dict(session.execute(select(DrillStep.status, func.count()).where(DrillStep.run_id == run_id)
                                           .group_by(DrillStep.status)).all())
             rate = left = None
-            started = _utc(run.devices_started_at)
-            at = _utc(run.progress_at)
+            started = utc(run.devices_started_at)
+            at = utc(run.progress_at)
             if started and at and run.devices_done and at > started:
                 rate = run.devices_done / (at - started).total_seconds()
                 left = max(0, run.devices_total - run.devices_done) / rate if rate else None
@@ -168,7 +161,7 @@ class Drills:
 
     def _claim(self, run_id: int) -> str:
         token = uuid.uuid4().hex
-        now = _now()
+        now = now_utc()
         with self.database.session() as session:
             run = self._run(session, run_id)
             if run.status == COMPLETED:
@@ -248,7 +241,7 @@ class Drills:
                     return PAUSED
                 if stop:
                     row.status, row.detail = "skipped", {"reason": "the DCC did not confirm the compromise"}
-                    row.started_at = row.ended_at = _now()
+                    row.started_at = row.ended_at = now_utc()
                     continue
                 done = {s for s, in session.execute(select(DrillStep.step_id).where(
                     DrillStep.run_id == run_id, DrillStep.status == "done"))}
@@ -256,8 +249,8 @@ class Drills:
                 if missing:
                     raise DrillError(NOT_READY, f"step {step.id} needs {', '.join(missing)} done first")
                 rerun = row.status in ("running", "failed")
-                row.status, row.started_at, row.ended_at = "running", _now(), None
-                run.phase, run.step_id, run.lease_until = phase, step.id, _now() + LEASE
+                row.status, row.started_at, row.ended_at = "running", now_utc(), None
+                run.phase, run.step_id, run.lease_until = phase, step.id, now_utc() + LEASE
             state["step"] = step.id
             context = Context(run_id, scenario, world, state, book, lambda: self.steps(run_id),
                               lambda done, total: self._devices(run_id, token, done, total), rerun)
@@ -267,13 +260,13 @@ class Drills:
                 with self.database.session() as session:
                     row = session.get(DrillStep, (run_id, position))
                     assert row is not None
-                    row.status, row.ended_at = "failed", _now()
+                    row.status, row.ended_at = "failed", now_utc()
                     row.detail = {"code": error.code, "reason": error.message}
                 raise
             with self.database.session() as session:
                 row = session.get(DrillStep, (run_id, position))
                 assert row is not None
-                row.status, row.ended_at, row.actor = "done", _now(), outcome.actor[:200]
+                row.status, row.ended_at, row.actor = "done", now_utc(), outcome.actor[:200]
                 row.detail, row.artefacts = _jsonable(outcome.detail), outcome.artefacts
                 self._run(session, run_id).context = _jsonable(dict(state))
             stop = stop or outcome.stop
@@ -285,11 +278,11 @@ class Drills:
     def _where(self, run_id: int, token: str, **values: Any) -> None:
         with self.database.session() as session:
             session.execute(update(DrillRun).where(DrillRun.id == run_id, DrillRun.lease_token == token)
-                            .values(lease_until=_now() + LEASE, **values))
+                            .values(lease_until=now_utc() + LEASE, **values))
 
     def _devices(self, run_id: int, token: str, done: int, total: int) -> None:
         """A send's progress: ``done`` of ``total`` devices (0 at its start, which starts the clock of its rate)."""
-        now = _now()
+        now = now_utc()
         values: dict[str, Any] = {"devices_done": done, "devices_total": total, "progress_at": now,
                                   "lease_until": now + LEASE}
         if done == 0:
@@ -302,7 +295,7 @@ class Drills:
         with self.database.session() as session:
             session.execute(update(DrillRun).where(DrillRun.id == run_id, DrillRun.lease_token == token)
                             .values(status=status, lease_token=None, lease_until=None, error_code=code,
-                                    error_text=text, ended_at=_now() if status in (COMPLETED, FAILED) else None,
+                                    error_text=text, ended_at=now_utc() if status in (COMPLETED, FAILED) else None,
                                     pause_requested=False))
 
     def start_in_background(self, run_id: int) -> threading.Thread:
@@ -345,7 +338,7 @@ class _Book:
                 .group_by(DrillDevice.status)).all()}
 
     def outcomes(self, outcomes: Mapping[str, tuple[DeviceOutcome, bool]]) -> None:
-        now = _now()
+        now = now_utc()
         with self.drills.database.session() as session:
             rows = session.execute(select(DrillDevice.device_id, DrillDevice.status).where(
                 DrillDevice.run_id == self.run_id, DrillDevice.device_id.in_(list(outcomes)))).all()
@@ -372,7 +365,7 @@ class _Book:
                     row.status = "residual"
                     row.reason = row.reason or "still holds the compromised key"
                 elif row.status != "recovered":
-                    row.status, row.recovered_at = "recovered", row.recovered_at or _now()
+                    row.status, row.recovered_at = "recovered", row.recovered_at or now_utc()
             known = set(session.scalars(select(DrillDevice.device_id).where(DrillDevice.run_id == self.run_id)))
             for device_id, found in residual.items():
                 if device_id not in known:
@@ -394,7 +387,7 @@ def _step_dict(s: DrillStep) -> dict[str, Any]:
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    value = _utc(value)
+    value = utc(value)
     return value.isoformat() if value is not None else None
 
 
