@@ -23,17 +23,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, and_, func, insert, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from smki.core.db import rows_affected
 from smki.core.driver_sql import insert_rows
 from smki.core.errors import SmkiError
+from smki.core.times import now_utc, utc
+from smki.estate.chunks import CLAIMED, DONE, FAILED, QUEUED, RUNNING, LeasedChunks
 from smki.estate.models import EstateAnchor, EstateDevice, EstateSendChunk, EstateSendOutcome, EstateSendRun
 from smki.estate.plan import EstateError
 from smki.estate.processing import deliver_within
@@ -49,7 +49,6 @@ from smki.estate.sending import (
     device_ids_of,
     keys_of_device,
 )
-from smki.estate.service import CLAIMED, COMPLETED, DONE, FAILED, MAX_ATTEMPTS, QUEUED, RUNNING, now_utc, utc
 from smki.instance import Instance
 
 log = logging.getLogger("smki.estate")
@@ -101,6 +100,8 @@ class SendRuns:
         self.scheduler = scheduler
         self.sender = sender or CommandSender(instance)
         self.lease = dt.timedelta(seconds=instance.policies.estate.lease_seconds)
+        self.chunks = LeasedChunks(self.database, EstateSendRun, EstateSendChunk, devices=EstateSendChunk.devices,
+                                   what="sending", failed_code=CHUNK_FAILED)
         self._runs: dict[int, _Run] = {}
 
     # --- creating a run ----------------------------------------------------------------------------------
@@ -178,17 +179,9 @@ class SendRuns:
         run = self._run(run_id)
         if keys is None and run.holder != WORKERS:
             return 0   # a ceremony's run: only the process holding the ceremony sends it
-        now = now_utc()
-        token = uuid.uuid4().hex
         with self.database.session() as session:
-            claimed = rows_affected(session.execute(
-                update(EstateSendChunk)
-                .where(EstateSendChunk.run_id == run_id, EstateSendChunk.chunk == chunk,
-                       or_(EstateSendChunk.state == QUEUED,
-                           and_(EstateSendChunk.state == CLAIMED, EstateSendChunk.lease_until < now)))
-                .values(state=CLAIMED, lease_token=token, lease_until=now + self.lease,
-                        attempts=EstateSendChunk.attempts + 1)))
-            if not claimed:
+            token = self.chunks.claim(session, run_id, chunk, self.lease)
+            if token is None:
                 return 0
             row = session.execute(select(EstateSendChunk.first_number, EstateSendChunk.last_number,
                                          EstateSendChunk.numbers, EstateSendChunk.attempts)
@@ -273,37 +266,16 @@ class SendRuns:
         return [Device(r.device_id, r.ds_serial, r.ka_serial, cells[r.device_id], anchors) for r in rows]
 
     def _fail(self, run_id: int, chunk: int, token: str, code: str, text: str) -> None:
-        with self.database.session() as session:
-            session.execute(update(EstateSendChunk)
-                            .where(EstateSendChunk.run_id == run_id, EstateSendChunk.chunk == chunk,
-                                   EstateSendChunk.lease_token == token)
-                            .values(state=FAILED, lease_token=None, lease_until=None, error_code=code[:10],
-                                    error_text=text))
+        self.chunks.fail(run_id, chunk, token, code, text)
 
     def _release(self, run_id: int, chunk: int, token: str, attempts: int, holder: str) -> None:
-        if attempts >= MAX_ATTEMPTS:
-            self._fail(run_id, chunk, token, CHUNK_FAILED, f"sending this chunk failed {attempts} times (see the "
-                       "log); resume the run to try again.")
-            return
-        try:
-            with self.database.session() as session:
-                session.execute(update(EstateSendChunk)
-                                .where(EstateSendChunk.run_id == run_id, EstateSendChunk.chunk == chunk,
-                                       EstateSendChunk.lease_token == token, EstateSendChunk.state == CLAIMED)
-                                .values(state=QUEUED, lease_token=None, lease_until=None))
-        except SQLAlchemyError:
-            log.exception("could not release send run %s chunk %s; its lease will expire", run_id, chunk)
-            return
-        if holder == WORKERS and self.scheduler is not None:
-            self.scheduler.schedule_send_chunks(run_id, [chunk], eta=now_utc() + RETRY_DELAY)
+        scheduler = self.scheduler
+        reschedule = (lambda: scheduler.schedule_send_chunks(run_id, [chunk], eta=now_utc() + RETRY_DELAY)) \
+            if holder == WORKERS and scheduler is not None else None
+        self.chunks.release(run_id, chunk, token, attempts, reschedule=reschedule)
 
     def complete_if_done(self, run_id: int) -> bool:
-        with self.database.session() as session:
-            undone = select(EstateSendChunk.chunk).where(EstateSendChunk.run_id == run_id,
-                                                         EstateSendChunk.state != DONE).exists()
-            return bool(rows_affected(session.execute(
-                update(EstateSendRun).where(EstateSendRun.id == run_id, EstateSendRun.status == RUNNING, ~undone)
-                .values(status=COMPLETED, completed_at=now_utc()))))
+        return self.chunks.complete_if_done(run_id)
 
     # --- sending a run in this process -----------------------------------------------------------------
 
@@ -354,22 +326,7 @@ class SendRuns:
         (``stale_only``: only those, the periodic sweep). Duplicates find nothing to claim."""
         if self.scheduler is None:
             return 0
-        now = now_utc()
-        with self.database.session() as session:
-            statement = (select(EstateSendChunk.run_id, EstateSendChunk.chunk, EstateSendChunk.state,
-                                EstateSendChunk.lease_until)
-                         .join(EstateSendRun, EstateSendRun.id == EstateSendChunk.run_id)
-                         .where(EstateSendRun.status == RUNNING, EstateSendRun.holder == WORKERS,
-                                EstateSendChunk.state.in_((QUEUED, CLAIMED))))
-            if run_id is not None:
-                statement = statement.where(EstateSendChunk.run_id == run_id)
-            rows = session.execute(statement).all()
-        by_run: dict[int, list[int]] = {}
-        for row in rows:
-            until = utc(row.lease_until)
-            expired = row.state == CLAIMED and until is not None and until < now
-            if expired or (row.state == QUEUED and not stale_only):
-                by_run.setdefault(row.run_id, []).append(row.chunk)
+        by_run = self.chunks.due(run_id, stale_only=stale_only, runs=EstateSendRun.holder == WORKERS)
         for run, chunks in by_run.items():
             self.scheduler.schedule_send_chunks(run, chunks)
         return sum(len(chunks) for chunks in by_run.values())
@@ -381,18 +338,11 @@ class SendRuns:
             run = session.get(EstateSendRun, run_id)
             if run is None:
                 raise EstateError(UNKNOWN_RUN, f"there is no send run {run_id}; `smki estate send --runs` lists them")
-            counts = dict(session.execute(select(EstateSendChunk.state, func.count())
-                                          .where(EstateSendChunk.run_id == run_id)
-                                          .group_by(EstateSendChunk.state)).all())
-            done = int(session.scalar(select(func.coalesce(func.sum(EstateSendChunk.devices), 0))
-                                      .where(EstateSendChunk.run_id == run_id, EstateSendChunk.state == DONE)) or 0)
-            failures = [(c, code or "", text or "") for c, code, text in session.execute(
-                select(EstateSendChunk.chunk, EstateSendChunk.error_code, EstateSendChunk.error_text)
-                .where(EstateSendChunk.run_id == run_id, EstateSendChunk.state == FAILED)
-                .order_by(EstateSendChunk.chunk).limit(10))]
+            counts = self.chunks.counts(session, run_id)
             expected = run.device_count if run.share_n is None else -(-run.device_count // run.share_n)
-            return SendProgress(run_id, run.status, run.mode, run.holder, expected, done, run.chunk_count,
-                                counts.get(DONE, 0), counts.get(FAILED, 0), failures)
+            return SendProgress(run_id, run.status, run.mode, run.holder, expected, counts.devices_done,
+                                run.chunk_count, counts.by_state.get(DONE, 0), counts.by_state.get(FAILED, 0),
+                                counts.failures)
 
     def runs(self, limit: int = 20) -> list[SendProgress]:
         with self.database.session() as session:

@@ -14,22 +14,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol, cast
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Table, and_, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from repository.certificates import serial_text
 from smki.ca.builder import CertificateRequest
 from smki.core.db import rows_affected
 from smki.core.errors import SmkiError
 from smki.core.eui64 import Eui64
-from smki.core.times import now_utc, utc
+from smki.core.times import now_utc
+from smki.estate.chunks import CLAIMED, DONE, FAILED, QUEUED, RUNNING, LeasedChunks
 from smki.estate.faults import FaultDraw
 from smki.estate.models import EstateChunk, EstateDevice, EstateRun
 from smki.estate.plan import EstateError, Planner, parse_mix, plan_json, store_anchors
@@ -39,10 +39,7 @@ from smki.ra.lodging import issued_lodging
 
 log = logging.getLogger("smki.estate")
 
-QUEUED, CLAIMED, DONE, FAILED = "queued", "claimed", "done", "failed"
-RUNNING, COMPLETED = "running", "completed"
 RETRY_DELAY = dt.timedelta(seconds=2)
-MAX_ATTEMPTS = 5
 CHANNEL = "estate"
 UNKNOWN_RUN = "ES:RUN1"
 CHUNK_FAILED = "ES:CHK1"
@@ -108,6 +105,8 @@ class EstateService:
         self.faults = FaultDraw(self.policy.faults)
         self.first_device_id = int.from_bytes(self.policy.first_device_id.value, "big")
         self.lease = dt.timedelta(seconds=self.policy.lease_seconds)
+        self.chunks = LeasedChunks(self.database, EstateRun, EstateChunk, devices=EstateChunk.device_count,
+                                   what="building", failed_code=CHUNK_FAILED)
 
     # --- creating a run ------------------------------------------------------------------------------
 
@@ -157,17 +156,9 @@ class EstateService:
 
     def build_chunk(self, run_id: int, chunk: int) -> int:
         """Claim, build and commit one chunk. Returns how many devices it built (0: nothing to do)."""
-        now = now_utc()
-        token = uuid.uuid4().hex
         with self.database.session() as session:
-            claimed = rows_affected(session.execute(
-                update(EstateChunk)
-                .where(EstateChunk.run_id == run_id, EstateChunk.chunk == chunk,
-                       or_(EstateChunk.state == QUEUED,
-                           and_(EstateChunk.state == CLAIMED, EstateChunk.lease_until < now)))
-                .values(state=CLAIMED, lease_token=token, lease_until=now + self.lease,
-                        attempts=EstateChunk.attempts + 1)))
-            if not claimed:
+            token = self.chunks.claim(session, run_id, chunk, self.lease)
+            if token is None:
                 return 0
             row = session.execute(select(EstateChunk.first_number, EstateChunk.device_count, EstateChunk.attempts,
                                          EstateRun.first_number.label("run_first"), EstateRun.plan)
@@ -252,35 +243,14 @@ class EstateService:
         return count
 
     def _fail(self, run_id: int, chunk: int, token: str, code: str, text: str) -> None:
-        with self.database.session() as session:
-            session.execute(update(EstateChunk)
-                            .where(EstateChunk.run_id == run_id, EstateChunk.chunk == chunk,
-                                   EstateChunk.lease_token == token)
-                            .values(state=FAILED, lease_token=None, lease_until=None, error_code=code[:10],
-                                    error_text=text))
+        self.chunks.fail(run_id, chunk, token, code, text)
 
     def _release(self, run_id: int, chunk: int, token: str, attempts: int) -> None:
-        if attempts >= MAX_ATTEMPTS:
-            self._fail(run_id, chunk, token, CHUNK_FAILED, f"building this chunk failed {attempts} times (see the "
-                       "workers' log); resume the run to try again.")
-            return
-        try:
-            with self.database.session() as session:
-                session.execute(update(EstateChunk)
-                                .where(EstateChunk.run_id == run_id, EstateChunk.chunk == chunk,
-                                       EstateChunk.lease_token == token, EstateChunk.state == CLAIMED)
-                                .values(state=QUEUED, lease_token=None, lease_until=None))
-        except SQLAlchemyError:
-            log.exception("could not release estate run %s chunk %s; its lease will expire", run_id, chunk)
-            return
-        self.scheduler.schedule_chunks(run_id, [chunk], eta=now_utc() + RETRY_DELAY)
+        self.chunks.release(run_id, chunk, token, attempts, reschedule=lambda: self.scheduler.schedule_chunks(
+            run_id, [chunk], eta=now_utc() + RETRY_DELAY))
 
     def complete_if_done(self, run_id: int) -> bool:
-        with self.database.session() as session:
-            undone = select(EstateChunk.chunk).where(EstateChunk.run_id == run_id, EstateChunk.state != DONE).exists()
-            return bool(rows_affected(session.execute(
-                update(EstateRun).where(EstateRun.id == run_id, EstateRun.status == RUNNING, ~undone)
-                .values(status=COMPLETED, completed_at=now_utc()))))
+        return self.chunks.complete_if_done(run_id)
 
     # --- resuming --------------------------------------------------------------------------------------
 
@@ -295,8 +265,7 @@ class EstateService:
                     raise EstateError(UNKNOWN_RUN, "no estate run is unfinished; nothing to resume")
             elif session.get(EstateRun, run_id) is None:
                 raise EstateError(UNKNOWN_RUN, f"there is no estate run {run_id}; `smki estate status` lists them")
-            session.execute(update(EstateChunk).where(EstateChunk.run_id == run_id, EstateChunk.state == FAILED)
-                            .values(state=QUEUED, attempts=0, error_code=None, error_text=None))
+            self.chunks.requeue_failed(session, run_id)
         self.recover(run_id)
         self.complete_if_done(run_id)
         return run_id
@@ -304,20 +273,7 @@ class EstateService:
     def recover(self, run_id: int | None = None, *, stale_only: bool = False) -> int:
         """Schedule every chunk of running runs that is queued, or claimed under a lease that ran out (with
         ``stale_only``, the periodic sweep: only those whose lease ran out). Duplicates find nothing to claim."""
-        now = now_utc()
-        with self.database.session() as session:
-            statement = (select(EstateChunk.run_id, EstateChunk.chunk, EstateChunk.state, EstateChunk.lease_until)
-                         .join(EstateRun, EstateRun.id == EstateChunk.run_id)
-                         .where(EstateRun.status == RUNNING, EstateChunk.state.in_((QUEUED, CLAIMED))))
-            if run_id is not None:
-                statement = statement.where(EstateChunk.run_id == run_id)
-            rows = session.execute(statement).all()
-        by_run: dict[int, list[int]] = {}
-        for row in rows:
-            until = utc(row.lease_until)
-            expired = row.state == CLAIMED and until is not None and until < now
-            if expired or (row.state == QUEUED and not stale_only):
-                by_run.setdefault(row.run_id, []).append(row.chunk)
+        by_run = self.chunks.due(run_id, stale_only=stale_only)
         for run, chunks in by_run.items():
             self.scheduler.schedule_chunks(run, chunks)
         return sum(len(chunks) for chunks in by_run.values())
@@ -329,17 +285,9 @@ class EstateService:
             run = session.get(EstateRun, run_id)
             if run is None:
                 raise EstateError(UNKNOWN_RUN, f"there is no estate run {run_id}; `smki estate status` lists them")
-            counts = dict(session.execute(select(EstateChunk.state, func.count())
-                                          .where(EstateChunk.run_id == run_id)
-                                          .group_by(EstateChunk.state)).all())
-            done = int(session.scalar(select(func.coalesce(func.sum(EstateChunk.device_count), 0))
-                                      .where(EstateChunk.run_id == run_id, EstateChunk.state == DONE)) or 0)
-            failures = [(c, code or "", text or "") for c, code, text in session.execute(
-                select(EstateChunk.chunk, EstateChunk.error_code, EstateChunk.error_text)
-                .where(EstateChunk.run_id == run_id, EstateChunk.state == FAILED).order_by(EstateChunk.chunk)
-                .limit(10))]
-            return RunProgress(run_id, run.status, run.device_count, done, run.chunk_count, counts.get(DONE, 0),
-                               counts.get(FAILED, 0), failures)
+            counts = self.chunks.counts(session, run_id)
+            return RunProgress(run_id, run.status, run.device_count, counts.devices_done, run.chunk_count,
+                               counts.by_state.get(DONE, 0), counts.by_state.get(FAILED, 0), counts.failures)
 
 
 def _raise_refusal(outcomes: Iterable[IssuedCertificate | NotIssued]) -> None:

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from repository.store import CertificateRepository
 from smki.core.eui64 import Eui64, InvalidEui64
 from smki.estate import faults
+from smki.estate.chunks import DONE
 from smki.estate.models import EstateAnchor, EstateChunk, EstateDevice, EstateRun
 from smki.estate.plan import EstateError
-from smki.estate.service import DONE
 from smki.instance import Instance
 from smki.ra import registry
 

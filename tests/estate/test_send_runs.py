@@ -18,12 +18,12 @@ from sqlalchemy import func, select
 from smki.bootstrap import RECOVERY_KEY
 from smki.ca.keystore import FileKeyStore
 from smki.core.config import PROJECT_ROOT
+from smki.estate.chunks import CLAIMED, DONE
 from smki.estate.cli import estate as estate_cli
 from smki.estate.jobs import EstateJobs
 from smki.estate.models import EstateDevice, EstateSendChunk, EstateSendOutcome, EstateSendRun
 from smki.estate.send_runs import PROCESS, WORKERS, SendRuns
 from smki.estate.sending import RECOVERED, CommandSender
-from smki.estate.service import CLAIMED, DONE
 from smki.estate.testkeys import TestKeyStore
 from smki.instance import Instance
 from smki.ra.demo import seed_demo
