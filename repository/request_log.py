@@ -25,28 +25,27 @@ import datetime as dt
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from repository.models import RepositoryRequestLog
+from smki.core.batched_writes import BatchedWriter
 from smki.core.db import Database
 from smki.core.policyfiles.repository import RequestLog as RequestLogSettings  # policies/repository.yaml's section
 
 log = logging.getLogger(__name__)
-MAX_RETRY_SECONDS = 30.0
 
 
 class RequestLog:
     def __init__(self, database: Database, settings: RequestLogSettings) -> None:
         self.database = database
         self.settings = settings
-        self._pending: list[dict[str, Any]] = []
-        self._lock = threading.Lock()           # guards _pending and _flusher
-        self._writing = threading.Lock()        # one batch written at a time, in order
-        self._full = threading.Event()
-        self._flusher: threading.Thread | None = None
+        self._batches: BatchedWriter[dict[str, Any]] = BatchedWriter(
+            self._write, name="repository-request-log", flush_seconds=settings.flush_seconds,
+            flush_rows=settings.flush_rows, max_pending=settings.max_pending)
 
     def record(self, audit_reference: str, holder: str | None, operation: str, response_code: int,
                detail: str | None = None) -> None:
@@ -56,57 +55,20 @@ class RequestLog:
         if self.settings.flush_seconds <= 0:
             self._write([row], raise_errors=True)  # durable before the answer, as configured
             return
-        with self._lock:
-            self._pending.append(row)
-            waiting = len(self._pending)
-            if self._flusher is None:
-                self._flusher = threading.Thread(target=self._flush_while_pending, name="repository-request-log",
-                                                 daemon=True)
-                self._flusher.start()
-        if waiting >= self.settings.max_pending:
-            self.flush()
-        elif waiting >= self.settings.flush_rows:
-            self._full.set()
+        self._batches.add(row)
 
     def flush(self) -> int:
         """Write every waiting row now; the number written. A failed write keeps its rows for the next."""
-        with self._writing:
-            with self._lock:
-                rows, self._pending = self._pending, []
-            if not rows:
-                return 0
-            if self._write(rows):
-                return len(rows)
-            with self._lock:  # kept, oldest first, for the next attempt; never more than the bound
-                self._pending[:0] = rows
-                dropped = len(self._pending) - self.settings.max_pending
-                if dropped > 0:
-                    del self._pending[:dropped]
-                    log.error("dropped %d request-log rows: the database has refused them for too long", dropped)
-            return 0
+        return self._batches.flush()
 
     @property
     def pending(self) -> int:
-        with self._lock:
-            return len(self._pending)
+        return self._batches.pending
 
-    def _flush_while_pending(self) -> None:
-        delay = self.settings.flush_seconds
-        while True:
-            self._full.wait(delay)
-            self._full.clear()
-            written = self.flush()
-            with self._lock:
-                if not self._pending:
-                    self._flusher = None
-                    return
-            # rows are still waiting: either more arrived, or the database refused them (then back off)
-            delay = self.settings.flush_seconds if written else min(delay * 2, MAX_RETRY_SECONDS)
-
-    def _write(self, rows: list[dict[str, Any]], *, raise_errors: bool = False) -> bool:
+    def _write(self, rows: Sequence[dict[str, Any]], *, raise_errors: bool = False) -> bool:
         try:
             with self.database.session() as session:
-                session.execute(insert(RepositoryRequestLog), rows)
+                session.execute(insert(RepositoryRequestLog), list(rows))
             return True
         except IntegrityError:
             # An AuditReference met twice (its random part is 36 bits): keep every other row of the batch.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from smki.core.db import Base
@@ -64,7 +64,7 @@ class DrillStep(Base):
     actor: Mapped[str | None] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(32))
     confidence: Mapped[str] = mapped_column(String(1))
-    target_minutes: Mapped[float | None] = mapped_column()
+    target_minutes: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(10))               # pending, running, done, failed, skipped
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

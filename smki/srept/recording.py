@@ -25,7 +25,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from repository.access import RepositoryAccess
 from repository.models import RepositoryUser
+from smki.core.batched_writes import BatchedWriter
 from smki.core.db import Database
 from smki.core.policyfiles.srept import Recording, Scenario, SreptCatalogue
 from smki.ra.identity import (
@@ -53,7 +54,6 @@ from smki.srept.outcome import read_outcome, text_of
 log = logging.getLogger(__name__)
 RUN_KEY_HEADER = "X-SREPT-Run-Key"
 SCENARIO_HEADER = "X-SREPT-Scenario"
-MAX_RETRY_SECONDS = 30.0
 _PERSON_IN_HOLDER = re.compile(r"/person:([0-9]+)$")  # smki.ra.lodging.repository_holder's shape
 
 
@@ -134,11 +134,11 @@ class Recorder:
         self._dccboxed = dccboxed_compatible
         self._open = _OpenRuns()
         self._open_lock = threading.Lock()
-        self._pending: list[Captured] = []
-        self._lock = threading.Lock()
-        self._writing = threading.Lock()
-        self._full = threading.Event()
-        self._flusher: threading.Thread | None = None
+        # The Repository request log's mechanism (smki.core.batched_writes); no early flush by count: a batch is
+        # what arrived within flush_seconds, or max_pending.
+        self._batches: BatchedWriter[Captured] = BatchedWriter(
+            self._write_batch, name="srept-recorder", flush_seconds=self.settings.flush_seconds,
+            flush_rows=self.settings.max_pending, max_pending=self.settings.max_pending)
 
     # --- which runs are open ---------------------------------------------------------------------------
 
@@ -178,43 +178,19 @@ class Recorder:
         if self.settings.flush_seconds <= 0:
             self._write([captured])
             return
-        with self._lock:
-            self._pending.append(captured)
-            waiting = len(self._pending)
-            if self._flusher is None:
-                self._flusher = threading.Thread(target=self._flush_while_pending, name="srept-recorder",
-                                                 daemon=True)
-                self._flusher.start()
-        if waiting >= self.settings.max_pending:
-            self.flush()
+        self._batches.add(captured)
 
     def flush(self) -> int:
         """Write every waiting interaction now; the number taken. A failed write keeps them for the next."""
-        with self._writing:
-            with self._lock:
-                batch, self._pending = self._pending, []
-            if not batch:
-                return 0
-            try:
-                self._write(batch)
-            except SQLAlchemyError:
-                log.exception("could not record %d SREPT interactions; keeping them to retry", len(batch))
-                with self._lock:
-                    self._pending[:0] = batch[-self.settings.max_pending:]
-                return 0
-            return len(batch)
+        return self._batches.flush()
 
-    def _flush_while_pending(self) -> None:
-        delay = self.settings.flush_seconds
-        while True:
-            self._full.wait(delay)
-            self._full.clear()
-            written = self.flush()
-            with self._lock:
-                if not self._pending:
-                    self._flusher = None
-                    return
-            delay = self.settings.flush_seconds if written else min(delay * 2, MAX_RETRY_SECONDS)
+    def _write_batch(self, batch: Sequence[Captured]) -> bool:
+        try:
+            self._write(batch)
+        except SQLAlchemyError:
+            log.exception("could not record %d SREPT interactions; keeping them to retry", len(batch))
+            return False
+        return True
 
     def record_for_run(self, run_id: int, captured: Captured) -> None:
         """Write an interaction for a given open run now, whoever made it (an RA operator's attestation)."""
