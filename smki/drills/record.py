@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from smki.core.policyfiles.recovery import PHASES, load_scenario
 from smki.core.times import utc
@@ -25,8 +25,18 @@ def record(host: Instance, run_id: int) -> dict[str, Any]:
             raise DrillError(UNKNOWN_RUN, f"there is no drill run {run_id}; `smki drill list` lists them", field="run")
         steps = [_step_dict(s) for s in session.execute(select(DrillStep).where(DrillStep.run_id == run_id)
                                                         .order_by(DrillStep.position)).scalars()]
-        devices = list(session.execute(select(DrillDevice).where(DrillDevice.run_id == run_id)
-                                       .order_by(DrillDevice.device_id)).scalars())
+        # Only the devices the report lists are loaded whole; the recovered (all but a few, in a million-device
+        # drill) are counted, and their moments read as one column for the curve.
+        devices = list(session.execute(select(DrillDevice).where(
+            DrillDevice.run_id == run_id, DrillDevice.status.in_(("failed", "residual")))
+            .order_by(DrillDevice.device_id)).scalars())
+        tracked = int(session.scalar(select(func.count()).select_from(DrillDevice)
+                                     .where(DrillDevice.run_id == run_id)) or 0)
+        recovered = sorted(moment for at in session.execute(
+            select(DrillDevice.recovered_at).where(DrillDevice.run_id == run_id, DrillDevice.status == "recovered"))
+            .scalars() if (moment := utc(at)) is not None)
+        recovered_count = int(session.scalar(select(func.count()).select_from(DrillDevice).where(
+            DrillDevice.run_id == run_id, DrillDevice.status == "recovered")) or 0)
         scenario = load_scenario(host.settings.policies_dir, run.scenario)
         context = dict(run.context or {})
         estate = context.get("estate", {})
@@ -65,7 +75,6 @@ def record(host: Instance, run_id: int) -> dict[str, Any]:
     by: dict[tuple[str, str], int] = {}
     for item in residual:
         by[(item["type"], item["party"])] = by.get((item["type"], item["party"]), 0) + 1
-    recovered = sorted(moment for d in devices if d.status == "recovered" and (moment := utc(d.recovered_at)))
     # At most about CURVE_POINTS points, the last always kept: a point per device would make a million-device
     # record tens of megabytes for a chart that cannot show more than a few thousand.
     every = max(1, len(recovered) // CURVE_POINTS)
@@ -80,8 +89,8 @@ def record(host: Instance, run_id: int) -> dict[str, Any]:
                 seen.add(artefact["path"])
                 artefacts.append(artefact)
     return {"run": head, "phases": phases, "steps": record_steps,
-            "devices": {"total": total, "recovered": sum(1 for d in devices if d.status == "recovered"),
-                        "not_affected": total - len(devices), "failed": failed, "residual": residual,
+            "devices": {"total": total, "recovered": recovered_count,
+                        "not_affected": total - tracked, "failed": failed, "residual": residual,
                         "residual_by_type_party": [{"type": t, "party": p, "devices": n}
                                                    for (t, p), n in sorted(by.items())]},
             "recovery_curve": curve, "artefacts": artefacts}
