@@ -84,7 +84,8 @@ class IdentityMemo(Generic[V]):
     """Results worked out from immutable values, kept by the values' identity: the devices of a delivery share
     their cells (one tuple per distinct stored value) and their command's decoded payload (the codec keeps one
     per payload), so what follows from those alone is worked out once per delivery, not once per device. Each
-    entry holds its values, so an id cannot be reused while it lives; the entries are bounded."""
+    entry holds its values: two objects alive at once never share an id, so an entry found by the values' ids
+    is theirs. The entries are bounded. Only for values nobody changes (tuples of frozen values, and the like)."""
 
     def __init__(self, size: int = 256) -> None:
         self._size = size
@@ -93,7 +94,7 @@ class IdentityMemo(Generic[V]):
     def get(self, values: tuple[object, ...], extra: Hashable, make: Callable[[], V]) -> V:
         key = (*map(id, values), extra)
         entry = self._entries.get(key)
-        if entry is not None and all(held is value for held, value in zip(entry[0], values, strict=True)):
+        if entry is not None:
             return entry[1]
         result = make()
         if len(self._entries) >= self._size:

@@ -74,7 +74,7 @@ def deliver_within(session: Session, commands: Mapping[str, bytes], now: dt.date
     moment = now or dt.datetime.now(dt.UTC)
     # Plain rows, not ORM objects: a chunk of devices is read in one query and written in one executemany.
     rows = {row.device_id: row for row in session.execute(
-        select(_DEVICES).where(_DEVICES.c.device_id.in_(list(commands))).with_for_update())}
+        select(*_READ).where(_DEVICES.c.device_id.in_(list(commands))).with_for_update()).all()}
     missing = sorted(set(commands) - set(rows))
     if missing:
         raise EstateError(UNKNOWN_DEVICES, f"{len(missing)} devices are not in the estate, such as {missing[0]}",
@@ -89,7 +89,7 @@ def deliver_within(session: Session, commands: Mapping[str, bytes], now: dt.date
         before = device_state(row, anchors, read)
         current, alerts = run_due(before, moment) if before.pending else (before, [])
         result = process(current, octets, moment)
-        if result.state != before:
+        if result.state is not before:   # the processor hands back the very state it was given when nothing changed
             _save(session, row, result.state, ids_by_der, updates, written)
         out.append(Delivered(device_id, result, tuple(alerts)))
     _write(session, updates)
@@ -106,7 +106,7 @@ def run_due_commands(database: Database, now: dt.datetime | None = None, *,
     while True:
         with database.session() as session:
             rows = list(session.execute(
-                select(_DEVICES).where(_DEVICES.c.next_due_at <= moment).order_by(_DEVICES.c.number)
+                select(*_READ).where(_DEVICES.c.next_due_at <= moment).order_by(_DEVICES.c.number)
                 .limit(chunk_size).with_for_update()))
             if not rows:
                 return out
@@ -134,14 +134,16 @@ def _save(session: Session, row: Row[Any], state: DeviceState, ids_by_der: dict[
     """Add the device's new state to ``updates`` (written by :func:`_write`, with the rest of the chunk).
     ``written``: a chunk's cache of the JSON it has encoded, by the cells (as objects) and counters encoded."""
     written = {} if written is None else written
-    encoded = written.get(state.cells)
-    if encoded is None:
+    # By the cells' identity (the devices that got the same command and held the same cells share the new tuple);
+    # the entry holds the tuple, so its id is not reused while the chunk's cache lives.
+    held = written.get(id(state.cells))
+    if held is None or held[0] is not state.cells:
         cells = []
         for cell in state.cells:
             anchor_id = None if cell.anchor is None else _anchor_id(session, cell, ids_by_der)
             cells.append([cell.role, cell.key_usage, cell.cell_usage, anchor_id, cell.state])
-        encoded = written[state.cells] = (json.dumps(cells, separators=(",", ":")),
-                                          worst_state(cell.state for cell in state.cells))
+        held = written[id(state.cells)] = (state.cells, json.dumps(cells, separators=(",", ":")),
+                                           worst_state(cell.state for cell in state.cells))
     counters_key = tuple(sorted(state.counters.items()))
     counters = written.get(counters_key)
     if counters is None:
@@ -149,10 +151,10 @@ def _save(session: Session, row: Row[Any], state: DeviceState, ids_by_der: dict[
                                                       separators=(",", ":"))
     updates.append({
         "b_number": row.number,
-        "b_cells": encoded[0],
+        "b_cells": held[1],
         "b_counters": counters,
         "b_faults": int(state.faults),
-        "b_anchor_state": encoded[1],
+        "b_anchor_state": held[2],
         "b_pending": json.dumps([octets.hex() for octets in state.pending]) if state.pending else None,
         "b_next_due_at": min(execution_time(octets) for octets in state.pending).astimezone(dt.UTC)
         if state.pending else None,
@@ -160,6 +162,10 @@ def _save(session: Session, row: Row[Any], state: DeviceState, ids_by_der: dict[
 
 
 _DEVICES = cast(Table, EstateDevice.__table__)
+# The columns a delivery reads: what the processor needs and the row's number to write it back by (not the rest:
+# on SQLite every date-time column read is a string parsed).
+_READ = tuple(_DEVICES.c[name] for name in ("number", "device_id", "ds_private_key", "ka_private_key", "cells",
+                                            "counters", "faults", "pending", "alerts_sent"))
 _SAVED = ("cells", "counters", "faults", "anchor_state", "pending", "next_due_at", "alerts_sent")
 
 

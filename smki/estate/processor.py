@@ -177,8 +177,9 @@ def process(state: DeviceState, octets: bytes, now: dt.datetime) -> Processed:
         later = dataclasses.replace(state, counters=consumed, pending=(*state.pending, bytes(octets)))
         return Processed(later, _respond(state, apdu, _response_payload(None), now))
     done = _executed(state.cells, command, now)
-    new_state = DeviceState(state.device_id, state.ds_private_key, state.ka_private_key, done.cells,
-                            _counters(consumed, done.floors), state.faults, state.pending, state.alerts_sent)
+    consumed.update(done.floors)
+    new_state = DeviceState(state.device_id, state.ds_private_key, state.ka_private_key, done.cells, consumed,
+                            state.faults, state.pending, state.alerts_sent)
     return Processed(new_state, _respond(state, apdu, done.response, now), outcomes=done.outcome.outcomes)
 
 
@@ -282,7 +283,8 @@ def _authorising_key(state: DeviceState, apdu: GeneralSigning,
         except (ValueError, TypeError, InvalidUnwrap, UnsupportedAlgorithm) as error:
             raise _Refused(SIGNATURE, "the plaintext symmetric key does not unwrap the Contingency key held in "
                            f"the root cell ({type(error).__name__})") from None
-    key, holder, refusal = _KEYS.get((state.cells,), mode, lambda: _signing_cell_key(state, mode))
+    key, holder, refusal = _KEYS.get((state.cells,), mode, lambda: _signing_cell_key(state, mode)) \
+        if isinstance(state.cells, tuple) else _signing_cell_key(state, mode)
     if key is None or holder is None:
         raise _Refused(SIGNATURE, refusal or "no key")
     if holder != NO_SUBJECT and holder != apdu.header.business_originator.value:

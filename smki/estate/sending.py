@@ -450,7 +450,7 @@ class CommandSender:
         """The command's payload: the same for every device whose cells hold the same certificates (the
         signature covers the header, which names the device), so it is built once per such group and its
         encoding (DER of the certificates) reused."""
-        key = (order, symmetric_key, tuple((c[0], c[1], c[2], c[3]) for c in device.cells))
+        key = (order, symmetric_key, tuple(map(tuple, device.cells)))   # the cells' states too: a finer key
         cached = self._payloads.get(key)
         if cached is None:
             if len(self._payloads) > 4096:

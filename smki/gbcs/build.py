@@ -7,6 +7,7 @@ Each builder returns an unsigned value; :func:`smki.gbcs.sign` signs it and
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from smki.core.eui64 import Eui64
 from smki.gbcs.errors import INVALID_VALUE, gbcs_error
@@ -68,6 +69,12 @@ def dlms_date_time(moment: datetime) -> bytes:
     status left 'not specified')."""
     if not isinstance(moment, datetime) or moment.tzinfo is None:
         raise gbcs_error(INVALID_VALUE, "a date-time must be a timezone-aware datetime")
+    return _dlms_date_time(moment)
+
+
+@lru_cache(maxsize=64)
+def _dlms_date_time(moment: datetime) -> bytes:
+    # Cached: the devices of a delivery all answer at the delivery's moment.
     utc = moment.astimezone(UTC)
     return (utc.year.to_bytes(2, "big") + bytes((utc.month, utc.day, _NOT_SPECIFIED, utc.hour, utc.minute,
                                                  utc.second, utc.microsecond // 10_000))

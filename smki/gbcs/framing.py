@@ -129,7 +129,7 @@ def _read_regular_frame(buffer: bytes, start: int, end: int) -> SigningFrame | N
     signature: bytes | None = None
     if payload_end == end:
         pointer = end
-    elif payload_end < end:
+    elif payload_end < end and buffer[payload_end] == 0:
         pointer = payload_end + 1
     elif payload_end < end and buffer[payload_end] == SIGNATURE_LENGTH and payload_end + 1 + SIGNATURE_LENGTH <= end:
         signature = buffer[payload_end + 1:payload_end + 1 + SIGNATURE_LENGTH]
