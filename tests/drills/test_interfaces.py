@@ -55,7 +55,8 @@ def app(instance: Instance, drills: Drills) -> Flask:
     return create_app(instance)
 
 
-def wait_until_stopped(client: FlaskClient, run_id: int, headers: dict[str, str], seconds: float = 600) -> dict[str, Any]:
+def wait_until_stopped(client: FlaskClient, run_id: int, headers: dict[str, str],
+                       seconds: float = 600) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         run = client.get(f"/api/v1/drills/runs/{run_id}", headers=headers).get_json()
