@@ -725,6 +725,13 @@ def write_evidence(target: Path, record: Mapping[str, Any], documents: Mapping[s
 
 
 # ---------------------------------------------------------------------------------------------- render
+def report_files(out_dir: Path, run_id: int) -> ReportFiles:
+    """Where :func:`render` writes run ``run_id``'s report in ``out_dir`` (whether it has yet or not)."""
+    stem = f"drill-{run_id}"
+    return ReportFiles(out_dir / f"{stem}.html", out_dir / f"{stem}.pdf", out_dir / f"{stem}.json",
+                       out_dir / f"{stem}-evidence.zip")
+
+
 def render(record: dict[str, Any], artefacts_dir: Path, out_dir: Path, *, rows: int = TABLE_ROWS) -> ReportFiles:
     """Write ``drill-<id>.json``, ``.html``, ``.pdf`` and ``-evidence.zip`` into ``out_dir``; refuse a malformed
     record (``DR:REP01``/``DR:REP02``) or a missing artefact (``DR:REP03``) before writing anything."""
@@ -734,10 +741,8 @@ def render(record: dict[str, Any], artefacts_dir: Path, out_dir: Path, *, rows: 
     shown = view(record, rows=rows)
     drawn = _charts(record)
     stem = f"drill-{run_id}"
-    documents = {f"{stem}.json": encoded, f"{stem}.html": to_html(shown, drawn),
-                 f"{stem}.pdf": to_pdf(shown, drawn)}
-    files = ReportFiles(out_dir / f"{stem}.html", out_dir / f"{stem}.pdf", out_dir / f"{stem}.json",
-                        out_dir / f"{stem}-evidence.zip")
+    files = report_files(out_dir, run_id)
+    documents = {files.json.name: encoded, files.html.name: to_html(shown, drawn), files.pdf.name: to_pdf(shown, drawn)}
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{stem}-", dir=out_dir))

@@ -122,9 +122,7 @@ def report_files(run_id: int, *, render: bool) -> ReportFiles:
     host: Instance = current_app.config["SMKI_INSTANCE"]
     artefacts = artefacts_dir(host, run_id)
     out = Path(artefacts).parent / "report"
-    stem = out / f"drill-{run_id}"
-    files = ReportFiles(stem.with_suffix(".html"), stem.with_suffix(".pdf"), stem.with_suffix(".json"),
-                        out / f"drill-{run_id}-evidence.zip")
+    files = reporting.report_files(out, run_id)
     if render:
         files = reporting.render(record(host, run_id), artefacts, out)
         reporting.lodge(host, run_id, files, replace=True)
