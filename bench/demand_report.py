@@ -24,7 +24,7 @@ import time
 from sqlalchemy import insert, text
 
 from bench.repository_data import bench_instance
-from bench.variance_report import median_time
+from bench.variance_report import median_time, print_timings
 from repository.models import RepositoryRequestLog
 from smki.instance import Instance
 from smki.ra.demand_forecasts import RepositoryDemandForecast, RepositoryDemandForecastBand
@@ -103,11 +103,8 @@ def run(instance: Instance, *, users_count: int, requests: int, repeats: int) ->
         return median_time(lambda: demand_render.render(report, fmt), max(1, repeats // 2))[0]
 
     renders = {fmt: rendering(fmt) for fmt in ("csv", "html")}
-    print(f"  baseline  bare count(*) GROUP BY holder, operation   {bare * 1000:9.1f} ms   1.00x")
-    print(f"  report    one aggregate query (31 days x 3 bands) + forecasts + lines {figures * 1000:9.1f} ms   "
-          f"{figures / bare:.2f}x   (target <= 2x)")
-    for fmt, seconds in renders.items():
-        print(f"  render    {fmt:<4} {seconds * 1000:9.1f} ms   {seconds / bare:.2f}x")
+    print_timings("bare count(*) GROUP BY holder, operation", bare,
+                  "one aggregate query (31 days x 3 bands) + forecasts + lines", figures, renders)
     print(f"  {len(report.lines):,} lines, {len(report.exceptions):,} exceptions; {total:,} requests counted, "
           "agreeing with the baseline")
     return {"baseline": bare, "figures": figures, **renders}

@@ -111,6 +111,15 @@ def load(instance: Instance, parties: list[int], csrs: int, seed: int = 5) -> di
     return placed
 
 
+def print_timings(baseline: str, bare: float, report: str, figures: float, renders: dict[str, float]) -> None:
+    """A report benchmark's lines: the bare query, the report's figures and each rendering, each against the bare
+    query of the same run (the demand report's benchmark prints the same way)."""
+    print(f"  baseline  {baseline}   {bare * 1000:9.1f} ms   1.00x")
+    print(f"  report    {report} {figures * 1000:9.1f} ms   {figures / bare:.2f}x   (target <= 2x)")
+    for fmt, seconds in renders.items():
+        print(f"  render    {fmt:<4} {seconds * 1000:9.1f} ms   {seconds / bare:.2f}x")
+
+
 def median_time(run: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     samples, result = [], None
     for _ in range(repeats):
@@ -142,11 +151,8 @@ def run(instance: Instance, *, subscribers_count: int, csrs: int, repeats: int) 
     assert total == counted == placed["in month"], (total, counted, placed)
     renders = {fmt: median_time(lambda fmt=fmt: render.render(report.published(True), fmt), max(1, repeats // 2))[0]
                for fmt in ("csv", "html", "pdf")}
-    print(f"  baseline  bare count(*) GROUP BY, 3 tables   {bare * 1000:9.1f} ms   1.00x")
-    print(f"  report    figures (one aggregate query + forecasts + names) {figures * 1000:9.1f} ms   "
-          f"{figures / bare:.2f}x   (target <= 2x)")
-    for fmt, seconds in renders.items():
-        print(f"  render    {fmt:<4} {seconds * 1000:9.1f} ms   {seconds / bare:.2f}x")
+    print_timings("bare count(*) GROUP BY, 3 tables", bare,
+                  "figures (one aggregate query + forecasts + names)", figures, renders)
     print(f"  {len(report.exceptions)} Forecast Exceptions; {total:,} CSRs counted, agreeing with the baseline")
     return {"baseline": bare, "figures": figures, **renders}
 
